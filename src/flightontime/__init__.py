@@ -1,0 +1,1 @@
+"""FlightOnTime: flight departure delay prediction."""

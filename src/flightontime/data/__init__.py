@@ -1,0 +1,1 @@
+"""Flight data sources, airports and airlines; everything becomes one canonical table."""

@@ -1,0 +1,54 @@
+"""The canonical flights table every source reader produces."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Column names of the canonical flights table (a pandas DataFrame).
+AIRLINE = "airline"  # carrier code as the source gives it (IATA for US data, ICAO for ANAC)
+ORIGIN = "origin"  # ICAO code of the origin airport (resolved through airportsdata)
+DESTINATION = "destination"  # ICAO code of the destination airport
+SCHEDULED_DEPARTURE = "scheduled_departure"  # datetime64[ns], naive, local time at the origin
+DISTANCE_M = "distance_m"  # float64, great-circle or source distance in metres
+DEP_DELAY_MIN = "dep_delay_min"  # float64, departure delay in minutes (NaN when cancelled)
+CANCELLED = "cancelled"  # bool
+
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    AIRLINE,
+    ORIGIN,
+    DESTINATION,
+    SCHEDULED_DEPARTURE,
+    DISTANCE_M,
+    DEP_DELAY_MIN,
+    CANCELLED,
+)
+
+# Optional weather at the origin for the scheduled hour, metric units. Same names as the API's
+# `clima` object so one vocabulary runs from training data to requests.
+WEATHER_FIELDS: tuple[str, ...] = (
+    "temperatura_c",
+    "ponto_orvalho_c",
+    "umidade_pct",
+    "vento_direcao_graus",
+    "vento_kmh",
+    "rajada_kmh",
+    "precipitacao_mm",
+    "pressao_hpa",
+    "visibilidade_km",
+)
+
+
+@dataclass
+class LoadResult:
+    """A source reader's output: canonical flights, optional weather columns, bad-row counts."""
+
+    flights: pd.DataFrame  # CANONICAL_COLUMNS, plus WEATHER_FIELDS columns when the source has them
+    source: str
+    has_weather: bool = False
+    bad_rows: Counter[str] = field(default_factory=Counter)  # reason -> count
+    rows_read: int = 0
