@@ -39,7 +39,7 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 
 def _print_token_banner(token: str, host: str, port: int) -> None:
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104 (display only, not a bind)
     url = f"http://{shown_host}:{port}/predict"
     typer.echo(
         "\nNo PREDICTION_API_TOKEN set: generated a token for this run (shown once, not stored)."
