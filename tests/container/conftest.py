@@ -1,0 +1,218 @@
+"""Container suite: the real image, run the way production runs it (podman here, Docker-compatible).
+
+Run with `make test-container` (builds the image first). Every test talks to 127.0.0.1 only,
+is bounded in time and removes the containers it started. The image under test is
+$FLIGHTONTIME_IMAGE (default flightontime:<version in pyproject.toml>); the engine is
+$CONTAINER_ENGINE (default podman).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
+VERSION = re.search(
+    r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE
+).group(1)  # type: ignore[union-attr]
+IMAGE = os.environ.get("FLIGHTONTIME_IMAGE", f"flightontime:{VERSION}")
+TOOLS = Path(os.environ.get("TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
+PREFIX = "fot-ct-"  # every container this suite starts is named with it
+
+# The backend's request (the default model is trained on US 2013 flights).
+PREDICT_BODY = {
+    "companhia": "AA",
+    "origem": "JFK",
+    "destino": "LAX",
+    "data_partida": "2013-11-10T14:30:00",
+}
+
+# `docker run` flags equivalent to docker-compose.yml's hardening. podman's --read-only also
+# mounts tmpfs on /run and /var/tmp unless --read-only-tmpfs=false (Docker does not).
+HARDENED = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--security-opt",
+    "no-new-privileges",
+    "--cap-drop",
+    "ALL",
+    "--memory",
+    "2g",
+    "--cpus",
+    "2",
+]
+if ENGINE == "podman":
+    HARDENED.insert(1, "--read-only-tmpfs=false")
+
+
+def engine(
+    *args: str,
+    timeout: float = 60,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the container engine; raise with its output on failure."""
+    proc = subprocess.run(
+        [ENGINE, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{ENGINE} {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def inspect(name: str) -> dict[str, Any]:
+    data: list[dict[str, Any]] = json.loads(engine("inspect", name).stdout)
+    return data[0]
+
+
+def wait_healthy(name: str, timeout: float = 60, since: float | None = None) -> float:
+    """Run the image's HEALTHCHECK until it passes (no systemd timers here); seconds taken."""
+    start = since if since is not None else time.monotonic()
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        if engine("healthcheck", "run", name, check=False, timeout=30).returncode == 0:
+            return time.monotonic() - start
+        state = inspect(name)["State"]
+        if not state.get("Running"):
+            logs = engine("logs", "--tail", "40", name, check=False)
+            raise AssertionError(
+                f"{name} exited ({state.get('ExitCode')}):\n{logs.stdout}{logs.stderr}"
+            )
+        time.sleep(0.2)
+    logs = engine("logs", "--tail", "40", name, check=False)
+    raise AssertionError(f"{name} not healthy after {timeout:.0f}s:\n{logs.stdout}{logs.stderr}")
+
+
+def host_port(name: str, port: int = 8000) -> int:
+    out = engine("port", name, f"{port}/tcp").stdout.strip().splitlines()[0]
+    host, _, hport = out.rpartition(":")
+    assert host in ("127.0.0.1", "localhost"), f"published on {host}, expected 127.0.0.1"
+    return int(hport)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15,
+) -> tuple[int, Any]:
+    """(status, parsed JSON or text); never follows proxies (loopback only)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+@dataclass
+class Running:
+    name: str
+    token: str
+    started: float
+    port: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_container(
+    token: str,
+    *,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    name: str | None = None,
+) -> Running:
+    """`run -d` the image hardened like production, the token passed by name (never in argv)."""
+    name = name or f"{PREFIX}{uuid.uuid4().hex[:8]}"
+    run_env = dict(os.environ, PREDICTION_API_TOKEN=token)
+    env_args: list[str] = ["--env", "PREDICTION_API_TOKEN"]
+    for key, value in (env or {}).items():
+        env_args += ["--env", f"{key}={value}"]
+    started = time.monotonic()
+    engine(
+        "run",
+        "-d",
+        "--name",
+        name,
+        *HARDENED,
+        "-p",
+        "127.0.0.1::8000",
+        *env_args,
+        *(args or []),
+        IMAGE,
+        env=run_env,
+        timeout=60,
+    )
+    running = Running(name=name, token=token, started=started)
+    running.port = host_port(name)
+    return running
+
+
+def remove(name: str) -> None:
+    engine("rm", "-f", "-t", "0", name, check=False, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    if shutil.which(ENGINE) is None:
+        pytest.fail(f"{ENGINE} not found: run `make container-engine` (or set CONTAINER_ENGINE)")
+    if engine("image", "inspect", IMAGE, check=False).returncode != 0:
+        pytest.fail(f"image {IMAGE} not built: run `make image` (make test-container does)")
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="module")
+def prod(image: str, token: str) -> Iterator[Running]:
+    """One container with the production settings (2 workers, metrics dir on /tmp)."""
+    running = start_container(
+        token,
+        env={"FLIGHTONTIME_WORKERS": "2", "FLIGHTONTIME_METRICS_DIR": "/tmp/flightontime-metrics"},
+    )
+    try:
+        running.extra["healthy_s"] = wait_healthy(running.name, 60, since=running.started)
+        print(f"\n[container] {running.name}: start to healthy {running.extra['healthy_s']:.2f} s")
+        yield running
+    finally:
+        remove(running.name)
