@@ -12,7 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """FlightOnTime configuration; every field can be set as FLIGHTONTIME_<NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="FLIGHTONTIME_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FLIGHTONTIME_", extra="ignore", env_ignore_empty=True
+    )
 
     # Model bundle served by the API and written by `train` by default.
     model_dir: Path = Path("models/default")
