@@ -1,0 +1,1 @@
+"""Training, calibration, evaluation, the model bundle and fast prediction."""

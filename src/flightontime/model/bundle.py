@@ -1,0 +1,442 @@
+"""The model bundle: a directory of LightGBM text models, JSON tables and a manifest with the
+sha256 of every file. Loading verifies it all; predicting needs numpy and lightgbm only.
+
+Layout (names in FILES of the manifest):
+    manifest.json           format version, model version, data, split, metrics, sha256 of files
+    delay_<T>min.txt        one LightGBM text model per label threshold T (minutes)
+    cancelled.txt           cancellation model (absent when the source has no cancelled flights)
+    calibration.json        one calibrator per model ("none", "isotonic" knots or Platt a, b)
+    feature_tables.json     vocabularies, smoothed historical rates, schedule density
+    evaluation.json         curves and bins behind the model card's plots
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from flightontime.data.schema import WEATHER_FIELDS
+from flightontime.features import (
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    FeatureTables,
+    FlightInputs,
+    build_features,
+    route_key,
+)
+from flightontime.model.calibration import Calibrator
+from flightontime.model.predictor import PREDICT_NORMAL, FastRowPredictor, PathExplainer
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+TABLES_FILE = "feature_tables.json"
+CALIBRATION_FILE = "calibration.json"
+EVALUATION_FILE = "evaluation.json"
+CANCELLATION_FILE = "cancelled.txt"
+CANCELLATION_KEY = "cancelled"
+
+
+def model_file(threshold: int) -> str:
+    """File name of the delay model for a label threshold in minutes."""
+    return f"delay_{threshold}min.txt"
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_version(
+    files: Mapping[str, str], thresholds: Sequence[int], decision_threshold: float
+) -> str:
+    """Model version derived from content: same models, tables and threshold, same version."""
+    lines = [f"{name} {digest}" for name, digest in sorted(files.items())]
+    lines.append(f"thresholds {','.join(str(t) for t in thresholds)}")
+    lines.append(f"decision_threshold {decision_threshold!r}")
+    lines.append(f"features {','.join(FEATURE_NAMES)}")
+    return "m-" + sha256_bytes("\n".join(lines).encode())[:16]
+
+
+class BundleError(Exception):
+    """A bundle that cannot be used: missing, tampered, partial or from another format."""
+
+    def __init__(self, file: str | None, reason: str) -> None:
+        super().__init__(f"{file}: {reason}" if file else reason)
+        self.file = file
+        self.reason = reason
+
+
+@dataclass
+class Prediction:
+    """Answers for n flights."""
+
+    probabilities: np.ndarray  # (n, len(thresholds)) calibrated, non-increasing along axis 1
+    cancellation: np.ndarray | None  # (n,), None when the bundle has no cancellation model
+    factors: list[list[str]] | None  # top three factors per flight, plain English
+
+
+# -- factors -----------------------------------------------------------------------------------
+
+# Features explained together: a category and its historical rate are one idea for a reader.
+_FACTOR_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("time", ("hour", "minute")),
+    ("weekday", ("weekday",)),
+    ("holiday", ("days_to_holiday",)),
+    ("airline", ("airline", "airline_delay_rate")),
+    ("origin", ("origin", "origin_hour_delay_rate")),
+    ("destination", ("destination",)),
+    ("route", ("route_delay_rate",)),
+    ("density", ("origin_hour_density",)),
+    ("distance", ("distance_km",)),
+    *((name, (name,)) for name in WEATHER_FIELDS),
+)
+_GROUP_NAMES = tuple(name for name, _ in _FACTOR_GROUPS)
+_GROUP_MATRIX = np.zeros((len(FEATURE_NAMES), len(_FACTOR_GROUPS)))
+for _g, (_, _features) in enumerate(_FACTOR_GROUPS):
+    for _f in _features:
+        _GROUP_MATRIX[FEATURE_INDEX[_f], _g] = 1.0
+assert set(np.flatnonzero(_GROUP_MATRIX.sum(axis=1))) == set(range(len(FEATURE_NAMES)))
+# A group whose defining feature is missing (weather not given, no holiday calendar) is no
+# factor: "temperature unknown raises the risk" would tell a reader nothing.
+_GROUP_KEY_FEATURE = np.array([FEATURE_INDEX[features[0]] for _, features in _FACTOR_GROUPS])
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@lru_cache(maxsize=4096)
+def _airport_label(icao: str) -> str:
+    # IATA codes read better for people ("JFK" rather than "KJFK") where one exists.
+    from flightontime.data.airports import resolve_airport
+
+    airport = resolve_airport(icao)
+    return airport.iata if airport is not None and airport.iata else icao
+
+
+def _weather_text(name: str, v: float) -> str:
+    if name == "temperatura_c":
+        return f"temperature {v:.0f} °C"
+    if name == "ponto_orvalho_c":
+        return f"dew point {v:.0f} °C"
+    if name == "umidade_pct":
+        return f"humidity {v:.0f}%"
+    if name == "vento_direcao_graus":
+        return f"wind from {v:.0f}°"
+    if name == "vento_kmh":
+        return f"wind {v:.0f} km/h"
+    if name == "rajada_kmh":
+        return f"gusts {v:.0f} km/h"
+    if name == "precipitacao_mm":
+        return f"precipitation {v:.1f} mm" if v > 0 else "no precipitation"
+    if name == "pressao_hpa":
+        return f"pressure {v:.0f} hPa"
+    if name == "visibilidade_km":
+        return f"low visibility {v:.1f} km" if v < 5 else f"visibility {v:.0f} km"
+    return f"{name} {v:g}"
+
+
+class _FactorWriter:
+    """Plain-English sentences for the features that moved one prediction most."""
+
+    def __init__(self, tables: FeatureTables) -> None:
+        self.tables = tables
+
+    def sentence(self, group: int, x: np.ndarray, inputs: FlightInputs, i: int, up: bool) -> str:
+        name = _GROUP_NAMES[group]
+        effect = "raises the delay risk" if up else "lowers the delay risk"
+        t = self.tables
+        if name == "time":
+            return f"Departure time {int(x[0]):02d}:{int(x[1]):02d} {effect}"
+        if name == "weekday":
+            return f"Departure on a {_WEEKDAYS[int(x[2])]} {effect}"
+        if name == "holiday":
+            d = int(x[3])
+            if d == 0:
+                return f"Departure on a public holiday {effect}"
+            when = "before" if d < 0 else "after"
+            plural = "s" if abs(d) != 1 else ""
+            return f"{abs(d)} day{plural} {when} a public holiday {effect}"
+        if name == "airline":
+            code = x[FEATURE_INDEX["airline"]]
+            if math.isnan(code):
+                return f"Airline {inputs.airline[i]} unknown to the model {effect}"
+            rate = x[FEATURE_INDEX["airline_delay_rate"]]
+            return (
+                f"Airline {t.airlines[int(code)]} (historically late {rate:.0%} of the time) "
+                f"{effect}"
+            )
+        origin = _airport_label(str(inputs.origin[i]))
+        if name == "origin":
+            rate = x[FEATURE_INDEX["origin_hour_delay_rate"]]
+            return (
+                f"Departures from {origin} around {int(x[0]):02d}:00 historically late "
+                f"{rate:.0%} of the time {effect}"
+            )
+        destination = _airport_label(str(inputs.destination[i]))
+        if name == "destination":
+            return f"Destination {destination} {effect}"
+        if name == "route":
+            rate = x[FEATURE_INDEX["route_delay_rate"]]
+            return (
+                f"Route {origin} → {destination} historically late {rate:.0%} of the time {effect}"
+            )
+        if name == "density":
+            flights = x[FEATURE_INDEX["origin_hour_density"]]
+            return f"Busy hour at {origin}: about {flights:.0f} planned departures {effect}"
+        if name == "distance":
+            return f"Distance {x[FEATURE_INDEX['distance_km']]:,.0f} km {effect}"
+        effect = "raises the risk" if up else "lowers the risk"
+        return f"Origin weather: {_weather_text(name, float(x[FEATURE_INDEX[name]]))} {effect}"
+
+    def factors(self, contrib: np.ndarray, x: np.ndarray, inputs: FlightInputs) -> list[list[str]]:
+        """Top three factors per row from contributions (n, n_features + 1) and features."""
+        grouped = contrib[:, : len(FEATURE_NAMES)] @ _GROUP_MATRIX
+        strength = np.abs(grouped)
+        strength[np.isnan(x[:, _GROUP_KEY_FEATURE])] = -1.0
+        top = np.argsort(-strength, axis=1, kind="stable")[:, :3]
+        out: list[list[str]] = []
+        for i in range(x.shape[0]):
+            row = [
+                self.sentence(int(g), x[i], inputs, i, bool(grouped[i, g] > 0))
+                for g in top[i]
+                if strength[i, g] > 0
+            ]
+            out.append(row)
+        return out
+
+
+# -- the bundle ----------------------------------------------------------------------------------
+
+
+class Bundle:
+    """A verified model bundle, ready to predict."""
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        tables: FeatureTables,
+        boosters: Sequence[lgb.Booster],
+        calibrators: Sequence[Calibrator],
+        cancellation: lgb.Booster | None,
+        cancellation_calibrator: Calibrator | None,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.version: str = manifest["model_version"]
+        self.thresholds: tuple[int, ...] = tuple(int(t) for t in manifest["thresholds"])
+        self.decision_threshold = float(manifest["decision_threshold"])
+        self.weather_fields: tuple[str, ...] = tuple(manifest["inputs"]["weather_fields"])
+        self.has_cancellation = cancellation is not None
+        self.tables = tables
+        self.boosters = tuple(boosters)
+        self.calibrators = tuple(calibrators)
+        self.cancellation_booster = cancellation
+        self.cancellation_calibrator = cancellation_calibrator or Calibrator("none")
+        n = len(FEATURE_NAMES)
+        self._fast = [FastRowPredictor(b, n, PREDICT_NORMAL) for b in self.boosters]
+        self._explainer = PathExplainer(self.boosters[0], n)
+        self._fast_cancel = (
+            FastRowPredictor(cancellation, n, PREDICT_NORMAL) if cancellation is not None else None
+        )
+        self._factors = _FactorWriter(tables)
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path) -> Bundle:
+        """Load and verify a bundle (sha256 of every file, format version, feature list)."""
+        path = Path(path)
+        manifest = _read_manifest(path)
+        files: dict[str, str] = manifest["files"]
+        contents = {name: _read_verified(path, name, digest) for name, digest in files.items()}
+        thresholds = [int(t) for t in manifest["thresholds"]]
+        expected = content_version(
+            {k: v for k, v in files.items() if k != EVALUATION_FILE},
+            thresholds,
+            float(manifest["decision_threshold"]),
+        )
+        if manifest.get("model_version") != expected:
+            raise BundleError(
+                MANIFEST_FILE,
+                "model_version does not match the files, thresholds and decision threshold "
+                "(manifest edited by hand?)",
+            )
+
+        def need(name: str) -> bytes:
+            if name not in contents:
+                raise BundleError(name, "required file not listed in the manifest")
+            return contents[name]
+
+        try:
+            tables = FeatureTables.from_json(need(TABLES_FILE))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(TABLES_FILE, f"unreadable feature tables: {exc}") from exc
+        try:
+            calibration = json.loads(need(CALIBRATION_FILE))
+            calibrators = [Calibrator.from_dict(calibration[str(t)]) for t in thresholds]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(CALIBRATION_FILE, f"unreadable calibrators: {exc}") from exc
+        boosters = [_booster(model_file(t), need(model_file(t))) for t in thresholds]
+        cancellation = None
+        cancellation_calibrator = None
+        if manifest["cancellation"]["available"]:
+            cancellation = _booster(CANCELLATION_FILE, need(CANCELLATION_FILE))
+            try:
+                cancellation_calibrator = Calibrator.from_dict(calibration[CANCELLATION_KEY])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BundleError(CALIBRATION_FILE, f"unreadable calibrators: {exc}") from exc
+        return cls(
+            path, manifest, tables, boosters, calibrators, cancellation, cancellation_calibrator
+        )
+
+    # -- questions the API asks ------------------------------------------------------------------
+
+    def canonical_airline(self, code: str) -> str | None:
+        """The vocabulary's form of an airline code (IATA or ICAO), None if never seen."""
+        index = self.tables.airline_code(code.strip().upper())
+        return None if index is None else self.tables.airlines[index]
+
+    def knows_airport(self, icao: str) -> bool:
+        """Whether the training window had flights from or to this airport."""
+        return icao in self.tables.origin_index or icao in self.tables.destination_index
+
+    def knows_route(self, origin_icao: str, destination_icao: str) -> bool:
+        """Whether the training window had this route."""
+        return route_key(origin_icao, destination_icao) in self.tables.route_index
+
+    # -- prediction ------------------------------------------------------------------------------
+
+    def predict(self, inputs: FlightInputs, explain: bool = True) -> Prediction:
+        """Calibrated probabilities per threshold, cancellation risk and top factors."""
+        x = build_features(inputs, self.tables)
+        n = x.shape[0]
+        if n == 0:
+            empty = np.empty((0, len(self.thresholds)))
+            return Prediction(empty, np.empty(0) if self.has_cancellation else None, [])
+        raw = np.empty((n, len(self.thresholds)))
+        cancel_raw: np.ndarray | None = None
+        if n == 1:
+            row = x[0]
+            for k, fast in enumerate(self._fast):
+                raw[0, k] = fast.predict(row)[0]
+            if self._fast_cancel is not None:
+                cancel_raw = self._fast_cancel.predict(row)
+        else:
+            for k, booster in enumerate(self.boosters):
+                raw[:, k] = booster.predict(x, num_threads=1)
+            if self.cancellation_booster is not None:
+                cancel_raw = np.asarray(self.cancellation_booster.predict(x, num_threads=1))
+        contrib = self._explainer.contributions(x) if explain else None
+        probabilities = np.empty_like(raw)
+        for k, calibrator in enumerate(self.calibrators):
+            probabilities[:, k] = calibrator.apply(raw[:, k])
+        # A flight late by 60 minutes is also late by 15: never a higher chance for a stricter
+        # label, whatever the separate models and calibrators say.
+        probabilities = np.minimum.accumulate(probabilities, axis=1)
+        cancellation = (
+            self.cancellation_calibrator.apply(cancel_raw) if cancel_raw is not None else None
+        )
+        factors = self._factors.factors(contrib, x, inputs) if contrib is not None else None
+        return Prediction(probabilities, cancellation, factors)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise BundleError(None, f"model bundle directory {path} does not exist")
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_bytes())
+    except FileNotFoundError as exc:
+        raise BundleError(MANIFEST_FILE, f"missing in {path}") from exc
+    except ValueError as exc:
+        raise BundleError(MANIFEST_FILE, f"not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(MANIFEST_FILE, "not a JSON object")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            MANIFEST_FILE, f"format version {version!r}; this code reads version {FORMAT_VERSION}"
+        )
+    try:
+        names = tuple(manifest["features"]["names"])
+        files = manifest["files"]
+        thresholds = [int(t) for t in manifest["thresholds"]]
+        float(manifest["decision_threshold"])
+        tuple(manifest["inputs"]["weather_fields"])
+        bool(manifest["cancellation"]["available"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(MANIFEST_FILE, f"incomplete manifest: {exc!r}") from exc
+    if names != FEATURE_NAMES:
+        raise BundleError(
+            MANIFEST_FILE, "the bundle's feature list differs from this code's (retrain it)"
+        )
+    if not thresholds or not isinstance(files, dict):
+        raise BundleError(MANIFEST_FILE, "no thresholds or no file list")
+    return manifest
+
+
+def _read_verified(path: Path, name: str, digest: str) -> bytes:
+    # Only plain names: a manifest must not point outside its own directory.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise BundleError(name, "file names in the manifest must be plain names")
+    try:
+        data = (path / name).read_bytes()
+    except FileNotFoundError as exc:
+        raise BundleError(name, "listed in the manifest but missing (partial bundle)") from exc
+    if sha256_bytes(data) != digest:
+        raise BundleError(name, "sha256 does not match the manifest (tampered or partial file)")
+    return data
+
+
+def _booster(name: str, data: bytes) -> lgb.Booster:
+    try:
+        booster = lgb.Booster(model_str=data.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
+        raise BundleError(name, f"not a LightGBM text model: {exc}") from exc
+    if booster.num_feature() != len(FEATURE_NAMES):
+        raise BundleError(
+            name, f"model has {booster.num_feature()} features, expected {len(FEATURE_NAMES)}"
+        )
+    return booster
+
+
+def write_files(directory: Path, files: Mapping[str, bytes]) -> dict[str, str]:
+    """Write files into a bundle directory; returns their sha256 by name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    digests: dict[str, str] = {}
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+        digests[name] = sha256_bytes(data)
+    return digests
+
+
+def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
+    """Write manifest.json (readable, stable key order as given)."""
+    text = json.dumps(_finite(manifest), indent=2, allow_nan=False, default=_json_default) + "\n"
+    (directory / MANIFEST_FILE).write_text(text, encoding="utf-8")
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN: an undefined metric (one class absent) is written as null.
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
