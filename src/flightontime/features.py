@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -45,6 +46,9 @@ WEATHER_SLICE = slice(FEATURE_INDEX[WEATHER_FIELDS[0]], FEATURE_INDEX[WEATHER_FI
 
 TABLES_FORMAT = 1
 _MINUTES_PER_DAY = 1440
+_N_WEATHER = len(WEATHER_FIELDS)
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Bound on the per-table cache of request airline codes, so odd codes cannot grow memory.
 _AIRLINE_CACHE_MAX = 4096
 
@@ -157,6 +161,33 @@ def _holiday_days(country: str, year: int) -> np.ndarray:
     return np.asarray(days, dtype=np.int64)
 
 
+@lru_cache(maxsize=65536)
+def _days_to_holiday_one(country: str | None, day: int) -> float:
+    """`days_to_holiday` for one date (days since epoch): same search, plain Python scalars."""
+    if country is None:
+        return math.nan
+    year = date.fromordinal(day + _EPOCH_ORDINAL).year
+    holidays_ = _holiday_list(country, year)
+    if not holidays_:
+        return math.nan
+    last = len(holidays_) - 1
+    pos = bisect_left(holidays_, day)  # == np.searchsorted(side="left")
+    to_after = day - holidays_[min(max(pos, 0), last)]
+    to_before = day - holidays_[min(max(pos - 1, 0), last)]
+    return float(to_after if abs(to_after) <= abs(to_before) else to_before)
+
+
+@lru_cache(maxsize=512)
+def _holiday_list(country: str, year: int) -> list[int]:
+    return [int(d) for d in _holiday_days(country, year).tolist()]
+
+
+def datetime_minutes(departure_local: datetime) -> int:
+    """Minutes since 1970-01-01 of a naive local time, seconds dropped (as datetime64[m])."""
+    delta = departure_local.replace(tzinfo=None) - _EPOCH
+    return (delta.days * 86400 + delta.seconds) // 60
+
+
 def days_to_holiday(days: np.ndarray, countries: Sequence[str | None]) -> np.ndarray:
     """Signed days from each date (days since epoch) to the nearest holiday of its country."""
     out = np.full(days.shape[0], np.nan)
@@ -222,6 +253,11 @@ class FeatureTables:
         self._country = dict(zip(self.origins, self.origin_countries, strict=True))
         # Request codes already mapped to a vocabulary index (None: unknown airline).
         self._airline_lookup: dict[str, int | None] = dict(self.airline_index)
+        # Plain Python copies of the statistics for the one-row path (same float values).
+        self._airline_rate_list: list[float] = self.airline_rate.tolist()
+        self._route_rate_list: list[float] = self.route_rate.tolist()
+        self._origin_hour_rate_list: list[list[float]] = self.origin_hour_rate.tolist()
+        self._density_list: list[list[list[float]]] = self.density.tolist()
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -386,11 +422,69 @@ class FeatureTables:
     __hash__ = None  # type: ignore[assignment]
 
 
+def build_row(
+    tables: FeatureTables,
+    airline: str,
+    origin: str,
+    destination: str,
+    minutes: int,
+    distance_m: float,
+    weather: Sequence[float] | None = None,
+) -> list[float]:
+    """One flight's features in `FEATURE_NAMES` order, from plain Python scalars.
+
+    The one-row form of `build_features` (requests use it: no numpy array per call); it gives
+    exactly the floats the table path gives, which tests/test_features.py checks row by row.
+    `minutes` is `datetime_minutes(departure_local)`; `weather` in `WEATHER_FIELDS` order
+    (NaN where not given) or None.
+    """
+    nan = math.nan
+    days = minutes // _MINUTES_PER_DAY
+    minute_of_day = minutes - days * _MINUTES_PER_DAY
+    hour = minute_of_day // 60
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    g = tables.global_rate
+    a = tables.airline_code(airline)
+    o = tables.origin_index.get(origin)
+    d = tables.destination_index.get(destination)
+    r = tables.route_index.get(route_key(origin, destination))
+    row = [
+        float(hour),
+        float(minute_of_day - hour * 60),
+        float(weekday),
+        _days_to_holiday_one(tables.country(origin), days),
+        nan if a is None else float(a),
+        nan if o is None else float(o),
+        nan if d is None else float(d),
+        distance_m / 1000.0,
+        g if a is None else tables._airline_rate_list[a],
+        g if r is None else tables._route_rate_list[r],
+        g if o is None else tables._origin_hour_rate_list[o][hour],
+        nan if o is None else tables._density_list[o][weekday][hour],
+    ]
+    if weather is None:
+        row.extend([nan] * _N_WEATHER)
+    else:
+        row.extend(weather)
+    return row
+
+
 def build_features(inputs: FlightInputs, tables: FeatureTables) -> np.ndarray:
     """The (n, len(FEATURE_NAMES)) float64 model matrix; the same code for 1 row or a table."""
     n = len(inputs)
     x = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
     nan = math.nan
+    if n == 1:
+        x[0] = build_row(
+            tables,
+            inputs.airline[0],
+            inputs.origin[0],
+            inputs.destination[0],
+            int(inputs.departure_local[0].astype(np.int64)),
+            float(inputs.distance_m[0]),
+            inputs.weather[0].tolist(),
+        )
+        return x
 
     minutes = inputs.departure_local.astype(np.int64)
     days = minutes // _MINUTES_PER_DAY

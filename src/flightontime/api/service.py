@@ -14,7 +14,8 @@ from flightontime.api import metrics
 from flightontime.api.errors import INVALID_INPUT, error_body, pydantic_details
 from flightontime.api.inputs import InputError, ResolvedFlight, Resolver, to_inputs
 from flightontime.api.schemas import CONTRACT_EXAMPLE, FlightRequest
-from flightontime.model.bundle import Bundle
+from flightontime.data.airports import haversine_m
+from flightontime.model.bundle import Bundle, Prediction
 
 LATE, ON_TIME = "Atrasado", "Pontual"
 _FLIGHTS = TypeAdapter(list[FlightRequest])
@@ -49,6 +50,7 @@ class Service:
         self.threshold_keys = tuple(str(t) for t in bundle.thresholds)
         self.manifest = public_manifest(bundle.manifest)
         self.resolver = Resolver(bundle)
+        self._distances: dict[tuple[str, str], float] = {}
 
     @classmethod
     def load(cls, path: Path, decision_threshold: float | None = None) -> Service:
@@ -69,7 +71,33 @@ class Service:
     def predict_one(self, request: FlightRequest, record: bool = True) -> dict[str, Any]:
         """The answer for one flight; raises InputError for unusable codes."""
         flight = self.resolver.resolve(request)
-        return self._predict([flight], batch=False, record=record)[0]
+        # One flight goes straight to the bundle's one-row path (plain values, no arrays).
+        distance = flight.distance_m
+        if distance is None:
+            distance = self._distance(flight)
+        start = time.perf_counter()
+        prediction = self.bundle.predict_row(
+            flight.airline,
+            flight.origin.icao,
+            flight.destination.icao,
+            flight.departure_local,
+            distance,
+            flight.weather,
+        )
+        elapsed = time.perf_counter() - start
+        return self._answers([flight], prediction, elapsed, batch=False, record=record)[0]
+
+    def _distance(self, flight: ResolvedFlight) -> float:
+        """Great-circle distance of the flight's airports (memoised, bounded)."""
+        o, d = flight.origin, flight.destination
+        key = (o.icao, d.icao)
+        found = self._distances.get(key)
+        if found is None:
+            found = float(haversine_m(o.lat, o.lon, d.lat, d.lon))
+            if len(self._distances) >= 8192:
+                self._distances.clear()
+            self._distances[key] = found
+        return found
 
     def predict_many(self, items: Sequence[Any]) -> list[dict[str, Any]]:
         """Answers for a batch, in order; a bad flight becomes its own error entry."""
@@ -116,6 +144,16 @@ class Service:
         start = time.perf_counter()
         prediction = self.bundle.predict(inputs, explain=True)
         elapsed = time.perf_counter() - start
+        return self._answers(flights, prediction, elapsed, batch=batch, record=record)
+
+    def _answers(
+        self,
+        flights: Sequence[ResolvedFlight],
+        prediction: Prediction,
+        elapsed: float,
+        batch: bool,
+        record: bool = True,
+    ) -> list[dict[str, Any]]:
         probabilities = np.asarray(prediction.probabilities, dtype=np.float64)
         primary = probabilities[:, 0]
         late = primary >= self.threshold

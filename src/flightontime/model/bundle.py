@@ -12,11 +12,15 @@ Layout (names in FILES of the manifest):
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import math
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,8 @@ from flightontime.features import (
     FeatureTables,
     FlightInputs,
     build_features,
+    build_row,
+    datetime_minutes,
     route_key,
 )
 from flightontime.model.calibration import Calibrator
@@ -148,7 +154,15 @@ class _FactorWriter:
     def __init__(self, tables: FeatureTables) -> None:
         self.tables = tables
 
-    def sentence(self, group: int, x: np.ndarray, inputs: FlightInputs, i: int, up: bool) -> str:
+    def sentence(
+        self,
+        group: int,
+        x: np.ndarray,
+        airline: str,
+        origin_icao: str,
+        destination_icao: str,
+        up: bool,
+    ) -> str:
         name = _GROUP_NAMES[group]
         effect = "raises the delay risk" if up else "lowers the delay risk"
         t = self.tables
@@ -166,20 +180,20 @@ class _FactorWriter:
         if name == "airline":
             code = x[FEATURE_INDEX["airline"]]
             if math.isnan(code):
-                return f"Airline {inputs.airline[i]} unknown to the model {effect}"
+                return f"Airline {airline} unknown to the model {effect}"
             rate = x[FEATURE_INDEX["airline_delay_rate"]]
             return (
                 f"Airline {t.airlines[int(code)]} (historically late {rate:.0%} of the time) "
                 f"{effect}"
             )
-        origin = _airport_label(str(inputs.origin[i]))
+        origin = _airport_label(str(origin_icao))
         if name == "origin":
             rate = x[FEATURE_INDEX["origin_hour_delay_rate"]]
             return (
                 f"Departures from {origin} around {int(x[0]):02d}:00 historically late "
                 f"{rate:.0%} of the time {effect}"
             )
-        destination = _airport_label(str(inputs.destination[i]))
+        destination = _airport_label(str(destination_icao))
         if name == "destination":
             return f"Destination {destination} {effect}"
         if name == "route":
@@ -195,20 +209,32 @@ class _FactorWriter:
         effect = "raises the risk" if up else "lowers the risk"
         return f"Origin weather: {_weather_text(name, float(x[FEATURE_INDEX[name]]))} {effect}"
 
-    def factors(self, contrib: np.ndarray, x: np.ndarray, inputs: FlightInputs) -> list[list[str]]:
-        """Top three factors per row from contributions (n, n_features + 1) and features."""
-        grouped = contrib[:, : len(FEATURE_NAMES)] @ _GROUP_MATRIX
+    def factors(
+        self,
+        grouped: np.ndarray,
+        x: np.ndarray,
+        airline: Sequence[str],
+        origin: Sequence[str],
+        destination: Sequence[str],
+    ) -> list[list[str]]:
+        """Top three factors per row from contributions summed per group (n, n_groups)."""
         strength = np.abs(grouped)
         strength[np.isnan(x[:, _GROUP_KEY_FEATURE])] = -1.0
-        top = np.argsort(-strength, axis=1, kind="stable")[:, :3]
+        top = np.argsort(-strength, axis=1, kind="stable")[:, :3].tolist()
+        up_all = (grouped > 0).tolist()
+        keep_all = (strength > 0).tolist()
         out: list[list[str]] = []
-        for i in range(x.shape[0]):
-            row = [
-                self.sentence(int(g), x[i], inputs, i, bool(grouped[i, g] > 0))
-                for g in top[i]
-                if strength[i, g] > 0
-            ]
-            out.append(row)
+        sentence = self.sentence
+        for i, top_i in enumerate(top):
+            up, keep = up_all[i], keep_all[i]
+            xi = x[i]
+            out.append(
+                [
+                    sentence(g, xi, airline[i], origin[i], destination[i], up[g])
+                    for g in top_i
+                    if keep[g]
+                ]
+            )
         return out
 
 
@@ -247,6 +273,22 @@ class Bundle:
             FastRowPredictor(cancellation, n, PREDICT_NORMAL) if cancellation is not None else None
         )
         self._factors = _FactorWriter(tables)
+        # Per leaf of the primary model: its path contributions summed per factor group, and
+        # its output in the last column. One leaf-index pass then gives both the explanation
+        # and the primary model's raw score (summed tree by tree, as LightGBM sums it).
+        ex = self._explainer
+        self._leaf_table = np.ascontiguousarray(
+            np.hstack([ex.table @ _GROUP_MATRIX, ex.leaf_value[:, None]])
+        )
+        self._leaf_offsets = ex.offsets
+        self._sigmoid = _binary_sigmoid(self.boosters[0])
+        self._leaf_score = self._sigmoid is not None and self._leaf_score_matches()
+        # Single rows: one preallocated feature row shared by every prepared predictor, one
+        # thread (a second thread only spins on one row). Batches: every core.
+        self._row = np.zeros(n, dtype=np.float64)
+        self._row_ptr = self._row.ctypes.data_as(ctypes.c_void_p)
+        self._lock = threading.Lock()
+        self._threads = _cores()
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -321,20 +363,110 @@ class Bundle:
         if n == 0:
             empty = np.empty((0, len(self.thresholds)))
             return Prediction(empty, np.empty(0) if self.has_cancellation else None, [])
-        raw = np.empty((n, len(self.thresholds)))
-        cancel_raw: np.ndarray | None = None
         if n == 1:
-            row = x[0]
-            for k, fast in enumerate(self._fast):
-                raw[0, k] = fast.predict(row)[0]
+            return self._predict_row(
+                x,
+                str(inputs.airline[0]),
+                str(inputs.origin[0]),
+                str(inputs.destination[0]),
+                explain,
+            )
+        threads = self._threads
+        raw = np.empty((n, len(self.thresholds)))
+        grouped: np.ndarray | None = None
+        first = 0
+        if explain:
+            g = self._gather(self._explainer.leaves(x, threads))
+            grouped = g[:, :-1]
+            if self._leaf_score:
+                raw[:, 0] = self._probabilities(g[:, -1].tolist())
+                first = 1
+        for k in range(first, len(self.boosters)):
+            raw[:, k] = self.boosters[k].predict(x, num_threads=threads)
+        cancel_raw: np.ndarray | None = None
+        if self.cancellation_booster is not None:
+            cancel_raw = np.asarray(self.cancellation_booster.predict(x, num_threads=threads))
+        return self._finish(
+            raw,
+            cancel_raw,
+            grouped,
+            x,
+            inputs.airline.tolist(),
+            inputs.origin.tolist(),
+            inputs.destination.tolist(),
+        )
+
+    def predict_row(
+        self,
+        airline: str,
+        origin: str,
+        destination: str,
+        departure_local: datetime,
+        distance_m: float,
+        weather: Sequence[float] | None = None,
+        explain: bool = True,
+    ) -> Prediction:
+        """`predict` for one flight given as plain values (no FlightInputs, same answer).
+
+        `airline` upper case, airports ICAO, departure naive local time at the origin, weather
+        in `WEATHER_FIELDS` order (NaN where not given) or None.
+        """
+        row = build_row(
+            self.tables,
+            airline,
+            origin,
+            destination,
+            datetime_minutes(departure_local),
+            float(distance_m),
+            weather,
+        )
+        return self._predict_row(row, airline, origin, destination, explain)
+
+    def _predict_row(
+        self,
+        row: Sequence[float] | np.ndarray,
+        airline: str,
+        origin: str,
+        destination: str,
+        explain: bool,
+    ) -> Prediction:
+        """One row through LightGBM's prepared single-row calls, one per model."""
+        raw = np.empty((1, len(self.thresholds)))
+        cancel_raw: np.ndarray | None = None
+        grouped: np.ndarray | None = None
+        with self._lock:
+            self._row[:] = row
+            ptr = self._row_ptr
+            first = 0
+            if explain:
+                leaf = self._explainer.fast_leaf
+                leaf.run(ptr)
+                # Row by row down axis 0: the same tree-by-tree order as `_gather`.
+                g = self._leaf_table[self._leaf_offsets + leaf.out.astype(np.int64)].sum(axis=0)
+                grouped = g[None, :-1]
+                if self._leaf_score:
+                    raw[0, 0] = self._probabilities([float(g[-1])])[0]
+                    first = 1
+            for k in range(first, len(self._fast)):
+                fast = self._fast[k]
+                fast.run(ptr)
+                raw[0, k] = fast.out[0]
             if self._fast_cancel is not None:
-                cancel_raw = self._fast_cancel.predict(row)
-        else:
-            for k, booster in enumerate(self.boosters):
-                raw[:, k] = booster.predict(x, num_threads=1)
-            if self.cancellation_booster is not None:
-                cancel_raw = np.asarray(self.cancellation_booster.predict(x, num_threads=1))
-        contrib = self._explainer.contributions(x) if explain else None
+                self._fast_cancel.run(ptr)
+                cancel_raw = self._fast_cancel.out[:1].copy()
+            x = self._row[None, :].copy()
+        return self._finish(raw, cancel_raw, grouped, x, (airline,), (origin,), (destination,))
+
+    def _finish(
+        self,
+        raw: np.ndarray,
+        cancel_raw: np.ndarray | None,
+        grouped: np.ndarray | None,
+        x: np.ndarray,
+        airline: Sequence[str],
+        origin: Sequence[str],
+        destination: Sequence[str],
+    ) -> Prediction:
         probabilities = np.empty_like(raw)
         for k, calibrator in enumerate(self.calibrators):
             probabilities[:, k] = calibrator.apply(raw[:, k])
@@ -344,8 +476,71 @@ class Bundle:
         cancellation = (
             self.cancellation_calibrator.apply(cancel_raw) if cancel_raw is not None else None
         )
-        factors = self._factors.factors(contrib, x, inputs) if contrib is not None else None
+        factors = (
+            self._factors.factors(grouped, x, airline, origin, destination)
+            if grouped is not None
+            else None
+        )
         return Prediction(probabilities, cancellation, factors)
+
+    def _gather(self, leaves: np.ndarray) -> np.ndarray:
+        """(n, n_groups + 1): grouped path contributions and raw score, summed tree by tree."""
+        table = self._leaf_table
+        acc = np.zeros((leaves.shape[0], table.shape[1]), dtype=np.float64)
+        for t, offset in enumerate(self._leaf_offsets.tolist()):
+            acc += table[leaves[:, t] + offset]
+        return acc
+
+    def _probabilities(self, raw_scores: list[float]) -> list[float]:
+        """LightGBM's binary transform, 1 / (1 + exp(-sigmoid * raw)), with the C library's exp
+        (math.exp, like LightGBM's std::exp; numpy's vectorised exp may differ in the last bit).
+        """
+        s = self._sigmoid
+        assert s is not None
+        out: list[float] = []
+        for r in raw_scores:
+            try:
+                out.append(1.0 / (1.0 + math.exp(-s * r)))
+            except OverflowError:
+                out.append(0.0)
+        return out
+
+    def _leaf_score_matches(self) -> bool:
+        """Whether probabilities from leaf outputs equal LightGBM's own, bit for bit."""
+        n = len(FEATURE_NAMES)
+        rng = np.random.default_rng(0)
+        x = np.vstack([np.zeros(n), np.full(n, np.nan), rng.uniform(0.0, 30.0, (30, n))]).astype(
+            np.float64
+        )
+        x[2:, : FEATURE_INDEX["destination"] + 1] = np.floor(
+            x[2:, : FEATURE_INDEX["destination"] + 1]
+        )
+        expected = np.asarray(self.boosters[0].predict(x, num_threads=1))
+        got = self._probabilities(self._gather(self._explainer.leaves(x))[:, -1].tolist())
+        return bool(np.array_equal(np.asarray(got), expected))
+
+
+def _binary_sigmoid(booster: lgb.Booster) -> float | None:
+    """The sigmoid parameter of a plain binary objective; None for any other objective."""
+    objective = str(booster.dump_model(num_iteration=0).get("objective", ""))
+    words = objective.split()
+    if not words or words[0] != "binary":
+        return None
+    for word in words[1:]:
+        if word.startswith("sigmoid:"):
+            try:
+                return float(word.removeprefix("sigmoid:"))
+            except ValueError:
+                return None
+    return None
+
+
+def _cores() -> int:
+    """CPUs this process may run on (threads for batch predictions)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
