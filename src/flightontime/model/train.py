@@ -67,10 +67,14 @@ SPLIT_FRACTIONS = (0.70, 0.85)
 MIN_MONTHS_FOR_MONTH_SPLIT = 6
 MIN_CANCELLED_TO_MODEL = 50
 
-# Small trees, modest rounds: serving computes contributions of the primary model per request.
+# Small trees, few rounds: serving walks every tree of every model per flight, so its cost is
+# proportional to the tree count. A learning rate of 0.1 needs 2.4x fewer trees than 0.05 (386
+# against 912 for the default bundle) at the same quality on the temporal split (seeds 42, 1-3:
+# ROC AUC with weather 0.708-0.711, ECE without weather 0.030-0.038); 0.2 with 63 leaves was
+# faster still but missed the calibration target on two of four seeds.
 BASE_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
+    "learning_rate": 0.1,
     "num_leaves": 31,
     # Large leaves: fewer day-specific patterns, steadier calibration without weather.
     "min_data_in_leaf": 1000,
