@@ -14,7 +14,7 @@ import numpy as np
 from flightontime.api.schemas import FlightRequest
 from flightontime.data.airports import Airport, haversine_m, resolve_airport
 from flightontime.data.schema import WEATHER_FIELDS
-from flightontime.features import FlightInputs
+from flightontime.features import FlightInputs, datetime_minutes
 
 if TYPE_CHECKING:
     from flightontime.model.bundle import Bundle
@@ -164,23 +164,13 @@ class Resolver:
 def to_inputs(flights: Sequence[ResolvedFlight]) -> FlightInputs:
     """Columnar model inputs for the flights (one vectorised distance computation)."""
     n = len(flights)
-    airline = np.empty(n, dtype=object)
-    origin = np.empty(n, dtype=object)
-    destination = np.empty(n, dtype=object)
-    distance = np.empty(n, dtype=np.float64)
     weather = np.full((n, len(WEATHER_FIELDS)), np.nan, dtype=np.float64)
-    missing: list[int] = []
     for i, flight in enumerate(flights):
-        airline[i] = flight.airline
-        origin[i] = flight.origin.icao
-        destination[i] = flight.destination.icao
-        if flight.distance_m is None:
-            missing.append(i)
-            distance[i] = np.nan
-        else:
-            distance[i] = flight.distance_m
         if flight.weather is not None:
             weather[i] = flight.weather
+    given = [f.distance_m for f in flights]
+    distance = np.array([np.nan if d is None else d for d in given], dtype=np.float64)
+    missing = [i for i, d in enumerate(given) if d is None]
     if missing:
         o = [flights[i].origin for i in missing]
         d = [flights[i].destination for i in missing]
@@ -190,15 +180,12 @@ def to_inputs(flights: Sequence[ResolvedFlight]) -> FlightInputs:
             np.array([a.lat for a in d]),
             np.array([a.lon for a in d]),
         )
-    # Seconds are dropped (the model works in minutes): [s] then [m] floors them in numpy.
-    departure = np.array([f.departure_local for f in flights], dtype="datetime64[s]").astype(
-        "datetime64[m]"
-    )
+    minutes = np.array([datetime_minutes(f.departure_local) for f in flights], dtype=np.int64)
     return FlightInputs(
-        airline=airline,
-        origin=origin,
-        destination=destination,
-        departure_local=departure,
+        airline=np.array([f.airline for f in flights], dtype=object),
+        origin=np.array([f.origin.icao for f in flights], dtype=object),
+        destination=np.array([f.destination.icao for f in flights], dtype=object),
+        departure_local=minutes.astype("datetime64[m]"),
         distance_m=distance,
         weather=weather,
     )

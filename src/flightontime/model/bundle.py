@@ -21,14 +21,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
-from flightontime.data.schema import WEATHER_FIELDS
 from flightontime.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
@@ -40,6 +38,7 @@ from flightontime.features import (
     route_key,
 )
 from flightontime.model.calibration import Calibrator
+from flightontime.model.factors import GROUP_MATRIX, FactorWriter
 from flightontime.model.predictor import PREDICT_NORMAL, FastRowPredictor, PathExplainer
 
 FORMAT_VERSION = 1
@@ -90,154 +89,6 @@ class Prediction:
     factors: list[list[str]] | None  # top three factors per flight, plain English
 
 
-# -- factors -----------------------------------------------------------------------------------
-
-# Features explained together: a category and its historical rate are one idea for a reader.
-_FACTOR_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("time", ("hour", "minute")),
-    ("weekday", ("weekday",)),
-    ("holiday", ("days_to_holiday",)),
-    ("airline", ("airline", "airline_delay_rate")),
-    ("origin", ("origin", "origin_hour_delay_rate")),
-    ("destination", ("destination",)),
-    ("route", ("route_delay_rate",)),
-    ("density", ("origin_hour_density",)),
-    ("distance", ("distance_km",)),
-    *((name, (name,)) for name in WEATHER_FIELDS),
-)
-_GROUP_NAMES = tuple(name for name, _ in _FACTOR_GROUPS)
-_GROUP_MATRIX = np.zeros((len(FEATURE_NAMES), len(_FACTOR_GROUPS)))
-for _g, (_, _features) in enumerate(_FACTOR_GROUPS):
-    for _f in _features:
-        _GROUP_MATRIX[FEATURE_INDEX[_f], _g] = 1.0
-assert set(np.flatnonzero(_GROUP_MATRIX.sum(axis=1))) == set(range(len(FEATURE_NAMES)))
-# A group whose defining feature is missing (weather not given, no holiday calendar) is no
-# factor: "temperature unknown raises the risk" would tell a reader nothing.
-_GROUP_KEY_FEATURE = np.array([FEATURE_INDEX[features[0]] for _, features in _FACTOR_GROUPS])
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-@lru_cache(maxsize=4096)
-def _airport_label(icao: str) -> str:
-    # IATA codes read better for people ("JFK" rather than "KJFK") where one exists.
-    from flightontime.data.airports import resolve_airport
-
-    airport = resolve_airport(icao)
-    return airport.iata if airport is not None and airport.iata else icao
-
-
-def _weather_text(name: str, v: float) -> str:
-    if name == "temperatura_c":
-        return f"temperature {v:.0f} °C"
-    if name == "ponto_orvalho_c":
-        return f"dew point {v:.0f} °C"
-    if name == "umidade_pct":
-        return f"humidity {v:.0f}%"
-    if name == "vento_direcao_graus":
-        return f"wind from {v:.0f}°"
-    if name == "vento_kmh":
-        return f"wind {v:.0f} km/h"
-    if name == "rajada_kmh":
-        return f"gusts {v:.0f} km/h"
-    if name == "precipitacao_mm":
-        return f"precipitation {v:.1f} mm" if v > 0 else "no precipitation"
-    if name == "pressao_hpa":
-        return f"pressure {v:.0f} hPa"
-    if name == "visibilidade_km":
-        return f"low visibility {v:.1f} km" if v < 5 else f"visibility {v:.0f} km"
-    return f"{name} {v:g}"
-
-
-class _FactorWriter:
-    """Plain-English sentences for the features that moved one prediction most."""
-
-    def __init__(self, tables: FeatureTables) -> None:
-        self.tables = tables
-
-    def sentence(
-        self,
-        group: int,
-        x: np.ndarray,
-        airline: str,
-        origin_icao: str,
-        destination_icao: str,
-        up: bool,
-    ) -> str:
-        name = _GROUP_NAMES[group]
-        effect = "raises the delay risk" if up else "lowers the delay risk"
-        t = self.tables
-        if name == "time":
-            return f"Departure time {int(x[0]):02d}:{int(x[1]):02d} {effect}"
-        if name == "weekday":
-            return f"Departure on a {_WEEKDAYS[int(x[2])]} {effect}"
-        if name == "holiday":
-            d = int(x[3])
-            if d == 0:
-                return f"Departure on a public holiday {effect}"
-            when = "before" if d < 0 else "after"
-            plural = "s" if abs(d) != 1 else ""
-            return f"{abs(d)} day{plural} {when} a public holiday {effect}"
-        if name == "airline":
-            code = x[FEATURE_INDEX["airline"]]
-            if math.isnan(code):
-                return f"Airline {airline} unknown to the model {effect}"
-            rate = x[FEATURE_INDEX["airline_delay_rate"]]
-            return (
-                f"Airline {t.airlines[int(code)]} (historically late {rate:.0%} of the time) "
-                f"{effect}"
-            )
-        origin = _airport_label(str(origin_icao))
-        if name == "origin":
-            rate = x[FEATURE_INDEX["origin_hour_delay_rate"]]
-            return (
-                f"Departures from {origin} around {int(x[0]):02d}:00 historically late "
-                f"{rate:.0%} of the time {effect}"
-            )
-        destination = _airport_label(str(destination_icao))
-        if name == "destination":
-            return f"Destination {destination} {effect}"
-        if name == "route":
-            rate = x[FEATURE_INDEX["route_delay_rate"]]
-            return (
-                f"Route {origin} → {destination} historically late {rate:.0%} of the time {effect}"
-            )
-        if name == "density":
-            flights = x[FEATURE_INDEX["origin_hour_density"]]
-            return f"Busy hour at {origin}: about {flights:.0f} planned departures {effect}"
-        if name == "distance":
-            return f"Distance {x[FEATURE_INDEX['distance_km']]:,.0f} km {effect}"
-        effect = "raises the risk" if up else "lowers the risk"
-        return f"Origin weather: {_weather_text(name, float(x[FEATURE_INDEX[name]]))} {effect}"
-
-    def factors(
-        self,
-        grouped: np.ndarray,
-        x: np.ndarray,
-        airline: Sequence[str],
-        origin: Sequence[str],
-        destination: Sequence[str],
-    ) -> list[list[str]]:
-        """Top three factors per row from contributions summed per group (n, n_groups)."""
-        strength = np.abs(grouped)
-        strength[np.isnan(x[:, _GROUP_KEY_FEATURE])] = -1.0
-        top = np.argsort(-strength, axis=1, kind="stable")[:, :3].tolist()
-        up_all = (grouped > 0).tolist()
-        keep_all = (strength > 0).tolist()
-        out: list[list[str]] = []
-        sentence = self.sentence
-        for i, top_i in enumerate(top):
-            up, keep = up_all[i], keep_all[i]
-            xi = x[i]
-            out.append(
-                [
-                    sentence(g, xi, airline[i], origin[i], destination[i], up[g])
-                    for g in top_i
-                    if keep[g]
-                ]
-            )
-        return out
-
-
 # -- the bundle ----------------------------------------------------------------------------------
 
 
@@ -268,19 +119,12 @@ class Bundle:
         self.cancellation_calibrator = cancellation_calibrator or Calibrator("none")
         n = len(FEATURE_NAMES)
         self._fast = [FastRowPredictor(b, n, PREDICT_NORMAL) for b in self.boosters]
-        self._explainer = PathExplainer(self.boosters[0], n)
+        # The primary model's leaves give both its factors and (summed) its raw score.
+        self._explainer = PathExplainer(self.boosters[0], n, GROUP_MATRIX)
         self._fast_cancel = (
             FastRowPredictor(cancellation, n, PREDICT_NORMAL) if cancellation is not None else None
         )
-        self._factors = _FactorWriter(tables)
-        # Per leaf of the primary model: its path contributions summed per factor group, and
-        # its output in the last column. One leaf-index pass then gives both the explanation
-        # and the primary model's raw score (summed tree by tree, as LightGBM sums it).
-        ex = self._explainer
-        self._leaf_table = np.ascontiguousarray(
-            np.hstack([ex.table @ _GROUP_MATRIX, ex.leaf_value[:, None]])
-        )
-        self._leaf_offsets = ex.offsets
+        self._factors = FactorWriter(tables)
         self._sigmoid = _binary_sigmoid(self.boosters[0])
         self._leaf_score = self._sigmoid is not None and self._leaf_score_matches()
         # Single rows: one preallocated feature row shared by every prepared predictor, one
@@ -376,7 +220,7 @@ class Bundle:
         grouped: np.ndarray | None = None
         first = 0
         if explain:
-            g = self._gather(self._explainer.leaves(x, threads))
+            g = self._explainer.explain(x, threads)
             grouped = g[:, :-1]
             if self._leaf_score:
                 raw[:, 0] = self._probabilities(g[:, -1].tolist())
@@ -439,10 +283,7 @@ class Bundle:
             ptr = self._row_ptr
             first = 0
             if explain:
-                leaf = self._explainer.fast_leaf
-                leaf.run(ptr)
-                # Row by row down axis 0: the same tree-by-tree order as `_gather`.
-                g = self._leaf_table[self._leaf_offsets + leaf.out.astype(np.int64)].sum(axis=0)
+                g = self._explainer.explain_row(ptr)
                 grouped = g[None, :-1]
                 if self._leaf_score:
                     raw[0, 0] = self._probabilities([float(g[-1])])[0]
@@ -483,14 +324,6 @@ class Bundle:
         )
         return Prediction(probabilities, cancellation, factors)
 
-    def _gather(self, leaves: np.ndarray) -> np.ndarray:
-        """(n, n_groups + 1): grouped path contributions and raw score, summed tree by tree."""
-        table = self._leaf_table
-        acc = np.zeros((leaves.shape[0], table.shape[1]), dtype=np.float64)
-        for t, offset in enumerate(self._leaf_offsets.tolist()):
-            acc += table[leaves[:, t] + offset]
-        return acc
-
     def _probabilities(self, raw_scores: list[float]) -> list[float]:
         """LightGBM's binary transform, 1 / (1 + exp(-sigmoid * raw)), with the C library's exp
         (math.exp, like LightGBM's std::exp; numpy's vectorised exp may differ in the last bit).
@@ -516,7 +349,7 @@ class Bundle:
             x[2:, : FEATURE_INDEX["destination"] + 1]
         )
         expected = np.asarray(self.boosters[0].predict(x, num_threads=1))
-        got = self._probabilities(self._gather(self._explainer.leaves(x))[:, -1].tolist())
+        got = self._probabilities(self._explainer.explain(x)[:, -1].tolist())
         return bool(np.array_equal(np.asarray(got), expected))
 
 
