@@ -156,41 +156,10 @@ def test_no_statistic_uses_validation_or_test_rows(
     assert (out / TABLES_FILE).read_bytes() == (small_bundle_dir / TABLES_FILE).read_bytes()
 
 
-def _edge_frame(small_flights: LoadResult) -> pd.DataFrame:
-    """Rows a request can carry beyond the training data: holiday edges, DST, unseen codes."""
-    base = small_flights.flights.iloc[:1]
-    when = [
-        "2013-07-04 09:15",  # on a holiday
-        "2013-07-03 23:59",  # the day before
-        "2013-07-05 00:00",  # the day after
-        "2013-12-31 18:00",  # nearest holiday in the next year
-        "2014-01-01 00:01",
-        "2013-01-01 06:00",
-        "2012-12-24 12:00",  # a year the tables never saw
-        "2013-03-10 02:30",  # US spring-forward gap (naive local time still predicted)
-        "2013-11-03 01:30",  # US fall-back repeated hour
-        "2025-11-15 10:00",  # Brazilian holiday for a Brazilian origin
-        "2025-02-16 00:00",  # Brazilian DST no longer exists, still a plain local time
-    ]
-    df = pd.concat([base] * len(when), ignore_index=True)
-    df["scheduled_departure"] = pd.to_datetime(when)
-    df.loc[9:, ["origin", "destination"]] = ["SBKP", "SBRP"]
-    df.loc[0, "airline"] = "ZZ"  # unseen airline
-    df.loc[1, "airline"] = "UAL"  # ICAO form
-    df.loc[2, "destination"] = "SBGR"  # unseen destination and route
-    df.loc[3, "origin"] = "EGLL"  # unseen foreign origin with a holiday calendar
-    df.loc[4, "origin"] = "ZZZZ"  # origin with no country at all
-    df.loc[:, list(WEATHER_FIELDS)] = np.nan
-    df.loc[5, list(WEATHER_FIELDS)] = np.arange(len(WEATHER_FIELDS), dtype=float)  # all weather
-    df.loc[6, "temperatura_c"] = -3.5  # some weather
-    df.loc[7, "distance_m"] = 123456.789
-    return df
-
-
 def test_one_row_path_equals_table_path_on_edges(
-    small_flights: LoadResult, tables: FeatureTables
+    edge_flights: pd.DataFrame, tables: FeatureTables
 ) -> None:
-    df = _edge_frame(small_flights)
+    df = edge_flights
     table = build_features(FlightInputs.from_frame(df), tables)
     for i, row in df.iterrows():
         one = build_features(_single(row), tables)
@@ -217,42 +186,3 @@ def test_datetime_minutes_drops_seconds_like_numpy() -> None:
     for when in (datetime(2013, 3, 10, 2, 30, 59, 999999), datetime(1969, 12, 31, 23, 59, 30)):
         expected = np.array([when], dtype="datetime64[s]").astype("datetime64[m]").astype(np.int64)
         assert datetime_minutes(when) == int(expected[0])
-
-
-def test_bundle_one_row_paths_equal_the_batch(
-    small_flights: LoadResult, small_bundle_dir: Path
-) -> None:
-    from flightontime.model.bundle import Bundle
-
-    bundle = Bundle.load(small_bundle_dir)
-    df = pd.concat(
-        [small_flights.flights.sample(40, random_state=3), _edge_frame(small_flights)],
-        ignore_index=True,
-    )
-    inputs = FlightInputs.from_frame(df)
-    batch = bundle.predict(inputs)
-    assert batch.factors is not None
-    assert batch.cancellation is not None
-    for i, row in df.iterrows():
-        weather = [float(row[name]) for name in WEATHER_FIELDS]
-        for one in (
-            bundle.predict(inputs.take(slice(i, i + 1))),
-            bundle.predict_row(
-                str(row["airline"]).upper(),
-                str(row["origin"]),
-                str(row["destination"]),
-                row["scheduled_departure"].to_pydatetime(),
-                float(row["distance_m"]),
-                None if all(np.isnan(weather)) else weather,
-            ),
-        ):
-            assert np.array_equal(one.probabilities[0], batch.probabilities[i]), i
-            assert one.cancellation is not None
-            assert one.cancellation[0] == batch.cancellation[i], i
-            assert one.factors == [batch.factors[i]], i
-    # Probabilities (the primary one from leaf outputs) are LightGBM's own, bit for bit.
-    x = build_features(inputs, bundle.tables)
-    reference = np.column_stack(
-        [c.apply(b.predict(x)) for c, b in zip(bundle.calibrators, bundle.boosters, strict=True)]
-    )
-    assert np.array_equal(np.minimum.accumulate(reference, axis=1), batch.probabilities)

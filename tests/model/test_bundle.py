@@ -10,10 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from flightontime.data.schema import LoadResult
-from flightontime.features import FlightInputs
+from flightontime.data.schema import WEATHER_FIELDS, LoadResult
+from flightontime.features import FlightInputs, build_features
 from flightontime.model.bundle import (
     CALIBRATION_FILE,
     MANIFEST_FILE,
@@ -201,3 +202,42 @@ print(bundle.predict(one).probabilities[0, 0])
     )
     assert result.returncode == 0, result.stderr
     assert 0.0 < float(result.stdout.strip()) < 1.0
+
+
+def test_one_row_paths_equal_the_batch(
+    small_flights: LoadResult, edge_flights: pd.DataFrame, small_bundle_dir: Path
+) -> None:
+    bundle = Bundle.load(small_bundle_dir)
+    df = pd.concat(
+        [small_flights.flights.sample(40, random_state=3), edge_flights],
+        ignore_index=True,
+    )
+    inputs = FlightInputs.from_frame(df)
+    batch = bundle.predict(inputs)
+    assert batch.factors is not None
+    assert batch.cancellation is not None
+    for i, row in df.iterrows():
+        weather = [float(row[name]) for name in WEATHER_FIELDS]
+        one = bundle.predict(inputs.take(slice(i, i + 1)))
+        assert np.array_equal(one.probabilities[0], batch.probabilities[i]), i
+        assert one.cancellation is not None
+        assert one.cancellation[0] == batch.cancellation[i], i
+        assert one.factors == [batch.factors[i]], i
+        plain = bundle.predict_row(
+            str(row["airline"]).upper(),
+            str(row["origin"]),
+            str(row["destination"]),
+            row["scheduled_departure"].to_pydatetime(),
+            float(row["distance_m"]),
+            None if all(np.isnan(weather)) else weather,
+        )
+        assert plain.probabilities == batch.probabilities[i].tolist(), i
+        assert plain.cancellation == batch.cancellation[i], i
+        assert plain.factors == batch.factors[i], i
+    # Probabilities (the primary one from leaf outputs) are LightGBM's own, bit for bit, and
+    # multiply down the chain of conditional models.
+    x = build_features(inputs, bundle.tables)
+    reference = np.column_stack(
+        [c.apply(b.predict(x)) for c, b in zip(bundle.calibrators, bundle.boosters, strict=True)]
+    )
+    assert np.array_equal(np.cumprod(reference, axis=1), batch.probabilities)

@@ -42,6 +42,7 @@ from flightontime.api.schemas import (
     FlightRequest,
     HealthResponse,
     PredictionResponse,
+    ValidBatch,
 )
 from flightontime.api.service import Service
 from flightontime.config import Settings, get_settings
@@ -179,8 +180,13 @@ def _body_doc(model: str) -> dict[str, Any]:
 
 async def _parse(request: Request, model: type[Any]) -> Any:
     """Validate the raw body against a pydantic model; 422 in the API's shape otherwise."""
+    return _parse_bytes(await request.body(), model)
+
+
+def _parse_bytes(body: bytes, model: type[Any]) -> Any:
+    """`_parse` for a body already read."""
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise ApiError(
             422, INVALID_INPUT, "Requisição inválida.", pydantic_details(exc.errors(), 0)
@@ -255,7 +261,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def predict_batch(request: Request) -> Response:
         """Several flights in one vectorised call; each bad flight gets its own error entry."""
-        lote: BatchRequest = await _parse(request, BatchRequest)
+        body = await request.body()
+        try:
+            # The common case, every flight valid: validated in one pass straight from bytes.
+            valid: ValidBatch | None = ValidBatch.model_validate_json(body)
+        except ValidationError:
+            valid = None
+        lote: ValidBatch | BatchRequest = valid or _parse_bytes(body, BatchRequest)
         if len(lote.voos) > settings.batch_max_flights:
             raise ApiError(
                 413,
@@ -264,6 +276,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 [{"campo": "voos", "motivo": f"no máximo {settings.batch_max_flights} voos"}],
             )
         service = state.require()
+        if valid is not None:
+            return JSONResponse({"resultados": service.predict_requests(valid.voos)})
         return JSONResponse({"resultados": service.predict_many(lote.voos)})
 
     @app.get("/health", response_model=HealthResponse, summary="Vivacidade (sem autenticação)")

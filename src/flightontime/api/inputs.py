@@ -129,7 +129,10 @@ class Resolver:
 
     def resolve(self, request: FlightRequest) -> ResolvedFlight:
         """Resolve codes and time; raise InputError naming every field that cannot be used."""
-        route = self._route(request.companhia, request.origem, request.destino)
+        # The cache hit inline: a batch resolves a thousand flights per request.
+        route = self._routes.get((request.companhia, request.origem, request.destino))
+        if not isinstance(route, _Route):
+            route = self._route(request.companhia, request.origem, request.destino)
         avisos = list(route.avisos)
         departure = request.data_partida
         if departure.tzinfo is not None:
@@ -151,13 +154,13 @@ class Resolver:
             avisos.append("clima não informado: previsão só pelo horário, menos precisa")
 
         return ResolvedFlight(
-            airline=route.airline,
-            origin=route.origin,
-            destination=route.destination,
-            departure_local=departure,
-            distance_m=request.distancia_m,
-            weather=weather,
-            avisos=avisos,
+            route.airline,
+            route.origin,
+            route.destination,
+            departure,
+            request.distancia_m,
+            weather,
+            avisos,
         )
 
 

@@ -112,6 +112,12 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"voos": [CONTRACT_EXAMPLE]}]})
 
 
+class ValidBatch(BaseModel):
+    """A batch whose every flight is valid (the fast path; not part of the public schema)."""
+
+    voos: list[FlightRequest]
+
+
 class PredictionResponse(BaseModel):
     """The answer for one flight."""
 

@@ -3,7 +3,9 @@ sha256 of every file. Loading verifies it all; predicting needs numpy and lightg
 
 Layout (names in FILES of the manifest):
     manifest.json           format version, model version, data, split, metrics, sha256 of files
-    delay_<T>min.txt        one LightGBM text model per label threshold T (minutes)
+    delay_<T>min.txt        one LightGBM text model per label threshold T (minutes): the first
+                            on every flight, each next one on the flights late by the previous
+                            threshold (its probabilities multiply down the chain)
     cancelled.txt           cancellation model (absent when the source has no cancelled flights)
     calibration.json        one calibrator per model ("none", "isotonic" knots or Platt a, b)
     feature_tables.json     vocabularies, smoothed historical rates, schedule density
@@ -17,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import struct
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +44,8 @@ from flightontime.model.calibration import Calibrator
 from flightontime.model.factors import GROUP_MATRIX, FactorWriter
 from flightontime.model.predictor import PREDICT_NORMAL, FastRowPredictor, PathExplainer
 
-FORMAT_VERSION = 1
+# 2: delay models are a chain of conditional models (format 1 had independent ones).
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 TABLES_FILE = "feature_tables.json"
 CALIBRATION_FILE = "calibration.json"
@@ -80,11 +84,22 @@ class BundleError(Exception):
         self.reason = reason
 
 
+@dataclass(slots=True)
+class RowPrediction:
+    """The answer for one flight in plain Python values (the single-request path)."""
+
+    probabilities: list[float]  # calibrated, one per threshold, non-increasing
+    cancellation: float | None  # None when the bundle has no cancellation model
+    factors: list[str] | None  # top three factors, plain English; None when not explained
+
+
 @dataclass
 class Prediction:
     """Answers for n flights."""
 
-    probabilities: np.ndarray  # (n, len(thresholds)) calibrated, non-increasing along axis 1
+    probabilities: (
+        np.ndarray
+    )  # (n, len(thresholds)) calibrated, non-increasing along axis 1 (a chain)
     cancellation: np.ndarray | None  # (n,), None when the bundle has no cancellation model
     factors: list[list[str]] | None  # top three factors per flight, plain English
 
@@ -129,8 +144,10 @@ class Bundle:
         self._leaf_score = self._sigmoid is not None and self._leaf_score_matches()
         # Single rows: one preallocated feature row shared by every prepared predictor, one
         # thread (a second thread only spins on one row). Batches: every core.
-        self._row = np.zeros(n, dtype=np.float64)
-        self._row_ptr = self._row.ctypes.data_as(ctypes.c_void_p)
+        self._row = (ctypes.c_double * n)()
+        self._row_ptr = ctypes.cast(self._row, ctypes.c_void_p)
+        # A list of floats goes straight into the buffer, without an array built for it.
+        self._row_struct = struct.Struct(f"={n}d")
         self._lock = threading.Lock()
         self._threads = _cores()
 
@@ -208,22 +225,26 @@ class Bundle:
             empty = np.empty((0, len(self.thresholds)))
             return Prediction(empty, np.empty(0) if self.has_cancellation else None, [])
         if n == 1:
-            return self._predict_row(
-                x,
+            one = self._predict_row(
+                x[0],
                 str(inputs.airline[0]),
                 str(inputs.origin[0]),
                 str(inputs.destination[0]),
                 explain,
+            )
+            return Prediction(
+                np.array([one.probabilities]),
+                None if one.cancellation is None else np.array([one.cancellation]),
+                None if one.factors is None else [one.factors],
             )
         threads = self._threads
         raw = np.empty((n, len(self.thresholds)))
         grouped: np.ndarray | None = None
         first = 0
         if explain:
-            g = self._explainer.explain(x, threads)
-            grouped = g[:, :-1]
+            grouped, scores = self._explainer.explain(x, threads)
             if self._leaf_score:
-                raw[:, 0] = self._probabilities(g[:, -1].tolist())
+                raw[:, 0] = self._probabilities(scores.tolist())
                 first = 1
         for k in range(first, len(self.boosters)):
             raw[:, k] = self.boosters[k].predict(x, num_threads=threads)
@@ -249,7 +270,7 @@ class Bundle:
         distance_m: float,
         weather: Sequence[float] | None = None,
         explain: bool = True,
-    ) -> Prediction:
+    ) -> RowPrediction:
         """`predict` for one flight given as plain values (no FlightInputs, same answer).
 
         `airline` upper case, airports ICAO, departure naive local time at the origin, weather
@@ -273,30 +294,39 @@ class Bundle:
         origin: str,
         destination: str,
         explain: bool,
-    ) -> Prediction:
-        """One row through LightGBM's prepared single-row calls, one per model."""
-        raw = np.empty((1, len(self.thresholds)))
-        cancel_raw: np.ndarray | None = None
-        grouped: np.ndarray | None = None
+    ) -> RowPrediction:
+        """One row through LightGBM's prepared single-row calls, then plain Python floats: on
+        one row numpy's per-call overhead would cost more than the arithmetic (same answers as
+        the batch path, bit for bit; tests/test_features.py checks it)."""
+        contributions: list[float] | None = None
+        cancel_raw: float | None = None
         with self._lock:
-            self._row[:] = row
+            self._row_struct.pack_into(self._row, 0, *row)
             ptr = self._row_ptr
-            first = 0
-            if explain:
-                g = self._explainer.explain_row(ptr)
-                grouped = g[None, :-1]
-                if self._leaf_score:
-                    raw[0, 0] = self._probabilities([float(g[-1])])[0]
-                    first = 1
-            for k in range(first, len(self._fast)):
-                fast = self._fast[k]
-                fast.run(ptr)
-                raw[0, k] = fast.out[0]
+            # LightGBM's calls back to back, then the numpy work: on a cold request (caches
+            # taken by everything else the server ran since the last one) each switch between
+            # the two costs more than the trees themselves.
+            first = 1 if explain and self._leaf_score else 0
+            raw: list[float] = [math.nan] * first
+            for fast in self._fast[first:]:
+                raw.append(fast.run(ptr))
             if self._fast_cancel is not None:
-                self._fast_cancel.run(ptr)
-                cancel_raw = self._fast_cancel.out[:1].copy()
-            x = self._row[None, :].copy()
-        return self._finish(raw, cancel_raw, grouped, x, (airline,), (origin,), (destination,))
+                cancel_raw = self._fast_cancel.run(ptr)
+            if explain:
+                contributions, score = self._explainer.explain_row(ptr)
+                if first:
+                    raw[0] = self._probabilities([score])[0]
+            x = list(self._row)
+        probabilities = [self.calibrators[0].apply_one(raw[0])]
+        for calibrator, r in zip(self.calibrators[1:], raw[1:], strict=True):
+            probabilities.append(probabilities[-1] * calibrator.apply_one(r))
+        return RowPrediction(
+            probabilities,
+            None if cancel_raw is None else self.cancellation_calibrator.apply_one(cancel_raw),
+            None
+            if contributions is None
+            else self._factors.row(contributions, x, airline, origin, destination),
+        )
 
     def _finish(
         self,
@@ -308,12 +338,12 @@ class Bundle:
         origin: Sequence[str],
         destination: Sequence[str],
     ) -> Prediction:
+        # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
+        # higher chance.
         probabilities = np.empty_like(raw)
-        for k, calibrator in enumerate(self.calibrators):
-            probabilities[:, k] = calibrator.apply(raw[:, k])
-        # A flight late by 60 minutes is also late by 15: never a higher chance for a stricter
-        # label, whatever the separate models and calibrators say.
-        probabilities = np.minimum.accumulate(probabilities, axis=1)
+        probabilities[:, 0] = self.calibrators[0].apply(raw[:, 0])
+        for k in range(1, raw.shape[1]):
+            probabilities[:, k] = probabilities[:, k - 1] * self.calibrators[k].apply(raw[:, k])
         cancellation = (
             self.cancellation_calibrator.apply(cancel_raw) if cancel_raw is not None else None
         )
@@ -349,7 +379,7 @@ class Bundle:
             x[2:, : FEATURE_INDEX["destination"] + 1]
         )
         expected = np.asarray(self.boosters[0].predict(x, num_threads=1))
-        got = self._probabilities(self._explainer.explain(x)[:, -1].tolist())
+        got = self._probabilities(self._explainer.explain(x)[1].tolist())
         return bool(np.array_equal(np.asarray(got), expected))
 
 
@@ -396,6 +426,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         names = tuple(manifest["features"]["names"])
         files = manifest["files"]
         thresholds = [int(t) for t in manifest["thresholds"]]
+        givens = [manifest["models"][str(t)]["given"] for t in thresholds]
         float(manifest["decision_threshold"])
         tuple(manifest["inputs"]["weather_fields"])
         bool(manifest["cancellation"]["available"])
@@ -407,6 +438,16 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         )
     if not thresholds or not isinstance(files, dict):
         raise BundleError(MANIFEST_FILE, "no thresholds or no file list")
+    # The chain the probabilities are multiplied along must be the one the models were fitted
+    # for: each delay model conditional on the previous threshold.
+    for previous, threshold, given in zip([None, *thresholds], thresholds, givens, strict=False):
+        if given != previous:
+            raise BundleError(
+                MANIFEST_FILE,
+                f"the {threshold}-minute model must be conditional on "
+                f"{'no threshold' if previous is None else f'{previous} minutes'}, "
+                f"the manifest says {given!r}",
+            )
     return manifest
 
 

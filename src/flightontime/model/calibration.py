@@ -7,8 +7,10 @@ Applying a calibrator needs only numpy (serving); fitting isotonic imports sciki
 from __future__ import annotations
 
 import itertools
+import math
+from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,25 +44,44 @@ class Calibrator:
     y: tuple[float, ...] = ()  # isotonic values at the knots, non-decreasing
     a: float = 1.0  # Platt: sigmoid(a * logit(p) + b)
     b: float = 0.0
-    _xa: np.ndarray = field(init=False, repr=False, compare=False)
-    _ya: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown calibration method {self.method!r}")
         if self.method == "isotonic" and (len(self.x) != len(self.y) or len(self.x) < 2):
             raise ValueError("isotonic calibrator needs x and y of equal length >= 2")
-        # Arrays built once: serving applies the calibrator on every request.
-        object.__setattr__(self, "_xa", np.asarray(self.x, dtype=np.float64))
-        object.__setattr__(self, "_ya", np.asarray(self.y, dtype=np.float64))
+
+    def apply_one(self, p: float) -> float:
+        """The calibrated probability for one raw probability.
+
+        This is the definition, in plain floats: `apply` maps it over an array, so a flight
+        gets the same number alone and in a batch (numpy's vectorised log and tanh may round
+        differently from the C library's), and a single request pays no numpy call.
+        """
+        if self.method == "none":
+            return p
+        if self.method == "platt":
+            q = min(max(p, _EPS), 1.0 - _EPS)
+            z = self.a * (math.log(q) - math.log1p(-q)) + self.b
+            return 0.5 * (1.0 + math.tanh(0.5 * z))  # tanh form: no overflow for large |z|
+        # Isotonic: linear between the knots, flat beyond them (np.interp's rule).
+        x, y = self.x, self.y
+        if p != p:  # NaN stays NaN
+            return p
+        if p <= x[0]:
+            return y[0]
+        if p >= x[-1]:
+            return y[-1]
+        j = bisect_right(x, p) - 1  # x[j] <= p < x[j + 1]
+        return y[j] + (p - x[j]) * (y[j + 1] - y[j]) / (x[j + 1] - x[j])
 
     def apply(self, p: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities for raw probabilities `p` (any shape)."""
-        if self.method == "isotonic":
-            return np.asarray(np.interp(p, self._xa, self._ya), dtype=np.float64)
-        if self.method == "platt":
-            return _sigmoid(self.a * _logit(np.asarray(p, dtype=np.float64)) + self.b)
-        return np.asarray(p, dtype=np.float64)
+        """Calibrated probabilities for raw probabilities `p` (any shape): `apply_one` each."""
+        values = np.asarray(p, dtype=np.float64)
+        if self.method == "none":
+            return values
+        out = np.fromiter(map(self.apply_one, values.ravel().tolist()), np.float64, values.size)
+        return out.reshape(values.shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

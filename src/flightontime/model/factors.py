@@ -2,14 +2,16 @@
 English sentence for each of the three groups that moved a prediction most.
 
 Contributions come from `PathExplainer` (model/predictor.py) already summed per group; this
-module only ranks them and writes the sentences. Serving writes three sentences per flight, so
-the writers work on plain Python floats (one `tolist` per batch) and dispatch by group index.
+module only ranks them and writes the sentences. Each group has one cached sentence function
+of plain values (`_SENTENCES`): a single flight calls it once per factor, a batch maps it over
+the columns of every flight that group ranks for (no Python frame per flight), and both get
+the same text for the same flight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -38,21 +40,11 @@ for _g, (_, _features) in enumerate(FACTOR_GROUPS):
 assert set(np.flatnonzero(GROUP_MATRIX.sum(axis=1))) == set(range(len(FEATURE_NAMES)))
 # A group whose defining feature is missing (weather not given, no holiday calendar) is no
 # factor: "temperature unknown raises the risk" would tell a reader nothing.
-_GROUP_KEY_FEATURE = np.array([FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS])
+_KEY_FEATURES = tuple(FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS)
+_GROUP_KEY_FEATURE = np.array(_KEY_FEATURES)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EFFECT = ("lowers the delay risk", "raises the delay risk")  # indexed by "pushes it up"
 _WEATHER_EFFECT = ("lowers the risk", "raises the risk")
-
-_HOUR, _MINUTE, _WEEKDAY, _HOLIDAY = (FEATURE_INDEX[n] for n in FEATURE_NAMES[:4])
-_AIRLINE = FEATURE_INDEX["airline"]
-_AIRLINE_RATE = FEATURE_INDEX["airline_delay_rate"]
-_ORIGIN_RATE = FEATURE_INDEX["origin_hour_delay_rate"]
-_ROUTE_RATE = FEATURE_INDEX["route_delay_rate"]
-_DENSITY = FEATURE_INDEX["origin_hour_density"]
-_DISTANCE = FEATURE_INDEX["distance_km"]
-
-# (features of one flight, airline as sent, origin ICAO, destination ICAO, pushes up) -> text
-Writer = Callable[[list[float], str, str, str, bool], str]
 
 
 @lru_cache(maxsize=4096)
@@ -112,28 +104,63 @@ def _holiday_text(days: int, up: bool) -> str:
 
 
 @lru_cache(maxsize=_CACHE)
-def _rate_text(subject: str, rate: float, up: bool) -> str:
-    return f"{subject} historically late {rate:.0%} of the time {_EFFECT[up]}"
-
-
-@lru_cache(maxsize=_CACHE)
 def _airline_text(airline: str, rate: float, up: bool) -> str:
     return f"Airline {airline} (historically late {rate:.0%} of the time) {_EFFECT[up]}"
 
 
 @lru_cache(maxsize=_CACHE)
-def _airport_text(template: str, icao: str, value: float, up: bool) -> str:
-    return template.format(airport=_airport_label(icao), value=value, effect=_EFFECT[up])
+def _origin_text(origin: str, hour: int, rate: float, up: bool) -> str:
+    return (
+        f"Departures from {_airport_label(origin)} around {hour:02d}:00 historically late "
+        f"{rate:.0%} of the time {_EFFECT[up]}"
+    )
+
+
+@lru_cache(maxsize=_CACHE)
+def _destination_text(destination: str, up: bool) -> str:
+    return f"Destination {_airport_label(destination)} {_EFFECT[up]}"
 
 
 @lru_cache(maxsize=_CACHE)
 def _route_text(origin: str, destination: str, rate: float, up: bool) -> str:
-    return _rate_text(f"Route {_airport_label(origin)} → {_airport_label(destination)}", rate, up)
+    return (
+        f"Route {_airport_label(origin)} → {_airport_label(destination)} historically late "
+        f"{rate:.0%} of the time {_EFFECT[up]}"
+    )
+
+
+@lru_cache(maxsize=_CACHE)
+def _density_text(origin: str, flights: float, up: bool) -> str:
+    label = _airport_label(origin)
+    return f"Busy hour at {label}: about {flights:.0f} planned departures {_EFFECT[up]}"
+
+
+@lru_cache(maxsize=_CACHE)
+def _distance_text(km: float, up: bool) -> str:
+    return f"Distance {km:,.0f} km {_EFFECT[up]}"
 
 
 @lru_cache(maxsize=_CACHE)
 def _weather_sentence(name: str, value: float, up: bool) -> str:
     return f"Origin weather: {weather_text(name, value)} {_WEATHER_EFFECT[up]}"
+
+
+# What each group's sentence function is given, in order, before the direction: a feature
+# ("int:<name>" whole, "<name>" as is), the airline's vocabulary name, or the airport codes.
+_AIRLINE_NAME, _ORIGIN, _DESTINATION = "airline name", "origin", "destination"
+_SENTENCES: dict[str, tuple[Callable[..., str], tuple[str, ...]]] = {
+    "time": (_time_text, ("int:hour", "int:minute")),
+    "weekday": (_weekday_text, ("int:weekday",)),
+    "holiday": (_holiday_text, ("int:days_to_holiday",)),
+    "airline": (_airline_text, (_AIRLINE_NAME, "airline_delay_rate")),
+    "origin": (_origin_text, (_ORIGIN, "int:hour", "origin_hour_delay_rate")),
+    "destination": (_destination_text, (_DESTINATION,)),
+    "route": (_route_text, (_ORIGIN, _DESTINATION, "route_delay_rate")),
+    "density": (_density_text, (_ORIGIN, "origin_hour_density")),
+    "distance": (_distance_text, ("distance_km",)),
+    **{name: (partial(_weather_sentence, name), (name,)) for name in WEATHER_FIELDS},
+}
+assert set(_SENTENCES) == set(GROUP_NAMES)
 
 
 class FactorWriter:
@@ -145,74 +172,62 @@ class FactorWriter:
 
     def __init__(self, tables: FeatureTables) -> None:
         self.tables = tables
-        writers: dict[str, Writer] = {
-            "time": self._time,
-            "weekday": self._weekday,
-            "holiday": self._holiday,
-            "airline": self._airline,
-            "origin": self._origin,
-            "destination": self._destination,
-            "route": self._route,
-            "density": self._density,
-            "distance": self._distance,
-        }
-        for name in WEATHER_FIELDS:
-            writers[name] = self._weather_writer(name)
-        self._writers: tuple[Writer, ...] = tuple(writers[name] for name in GROUP_NAMES)
+        self._sentences = tuple(_SENTENCES[name] for name in GROUP_NAMES)
 
-    # -- one sentence per group ------------------------------------------------------------------
+    def _value(self, arg: str, x: list[float], origin: str, destination: str) -> str | int | float:
+        if arg == _ORIGIN:
+            return origin
+        if arg == _DESTINATION:
+            return destination
+        if arg == _AIRLINE_NAME:
+            return self.tables.airlines[int(x[FEATURE_INDEX["airline"]])]
+        if arg.startswith("int:"):
+            return int(x[FEATURE_INDEX[arg[4:]]])
+        return x[FEATURE_INDEX[arg]]
 
-    @staticmethod
-    def _time(x: list[float], _a: str, _o: str, _d: str, up: bool) -> str:
-        return _time_text(int(x[_HOUR]), int(x[_MINUTE]), up)
-
-    @staticmethod
-    def _weekday(x: list[float], _a: str, _o: str, _d: str, up: bool) -> str:
-        return _weekday_text(int(x[_WEEKDAY]), up)
-
-    @staticmethod
-    def _holiday(x: list[float], _a: str, _o: str, _d: str, up: bool) -> str:
-        return _holiday_text(int(x[_HOLIDAY]), up)
-
-    def _airline(self, x: list[float], _a: str, _o: str, _d: str, up: bool) -> str:
-        return _airline_text(self.tables.airlines[int(x[_AIRLINE])], x[_AIRLINE_RATE], up)
-
-    @staticmethod
-    def _origin(x: list[float], _a: str, origin: str, _d: str, up: bool) -> str:
-        subject = f"Departures from {_airport_label(origin)} around {int(x[_HOUR]):02d}:00"
-        return _rate_text(subject, x[_ORIGIN_RATE], up)
-
-    @staticmethod
-    def _destination(x: list[float], _a: str, _o: str, destination: str, up: bool) -> str:
-        return _airport_text("Destination {airport} {effect}", destination, 0.0, up)
-
-    @staticmethod
-    def _route(x: list[float], _a: str, origin: str, destination: str, up: bool) -> str:
-        return _route_text(origin, destination, x[_ROUTE_RATE], up)
-
-    @staticmethod
-    def _density(x: list[float], _a: str, origin: str, _d: str, up: bool) -> str:
-        return _airport_text(
-            "Busy hour at {airport}: about {value:.0f} planned departures {effect}",
-            origin,
-            x[_DENSITY],
-            up,
-        )
-
-    @staticmethod
-    def _distance(x: list[float], _a: str, _o: str, _d: str, up: bool) -> str:
-        return f"Distance {x[_DISTANCE]:,.0f} km {_EFFECT[up]}"
-
-    @staticmethod
-    def _weather_writer(name: str) -> Writer:
-        column = FEATURE_INDEX[name]
-
-        def write(x: list[float], _a: str, _o: str, _d: str, up: bool) -> str:
-            return _weather_sentence(name, x[column], up)
-
-        return write
+    def _column(
+        self,
+        arg: str,
+        x: np.ndarray,
+        rows: np.ndarray,
+        origin: Sequence[str],
+        destination: Sequence[str],
+    ) -> list[str] | list[int] | list[float]:
+        if arg == _ORIGIN:
+            return [origin[i] for i in rows.tolist()]
+        if arg == _DESTINATION:
+            return [destination[i] for i in rows.tolist()]
+        if arg == _AIRLINE_NAME:
+            codes = x[rows, FEATURE_INDEX["airline"]].astype(np.int64).tolist()
+            return [self.tables.airlines[c] for c in codes]
+        if arg.startswith("int:"):
+            column: list[int] = x[rows, FEATURE_INDEX[arg[4:]]].astype(np.int64).tolist()
+            return column
+        values: list[float] = x[rows, FEATURE_INDEX[arg]].tolist()
+        return values
 
     # -- ranking ---------------------------------------------------------------------------------
+
+    def row(
+        self,
+        grouped: Sequence[float],
+        x: list[float],
+        airline: str,
+        origin: str,
+        destination: str,
+    ) -> list[str]:
+        """`factors` for one flight in plain Python (same ranking: stable, strongest first)."""
+        strength = [
+            -1.0 if x[k] != x[k] else abs(v) for v, k in zip(grouped, _KEY_FEATURES, strict=True)
+        ]
+        top = sorted(range(len(strength)), key=strength.__getitem__, reverse=True)[:3]
+        out = []
+        for g in top:
+            if strength[g] > 0:
+                write, args = self._sentences[g]
+                values = [self._value(arg, x, origin, destination) for arg in args]
+                out.append(write(*values, grouped[g] > 0))
+        return out
 
     def factors(
         self,
@@ -228,16 +243,18 @@ class FactorWriter:
         strength[np.isnan(x[:, _GROUP_KEY_FEATURE])] = -1.0
         top = np.argsort(-strength, axis=1, kind="stable")[:, :3]
         rows = np.arange(n)[:, None]
-        keep_all = (strength[rows, top] > 0).tolist()
-        up_all = (grouped[rows, top] > 0).tolist()
-        top_all = top.tolist()
-        x_all = x.tolist()
-        writers = self._writers
-        return [
-            [
-                writers[g](x_all[i], airline[i], origin[i], destination[i], up)
-                for g, keep, up in zip(top_all[i], keep_all[i], up_all[i], strict=True)
-                if keep
-            ]
-            for i in range(n)
-        ]
+        keep = strength[rows, top] > 0
+        up = grouped[rows, top] > 0
+        text = np.empty(top.shape, dtype=object)
+        # Group by group: each sentence function mapped over the flights it ranks for (a
+        # group without strength is no factor: its slot stays empty and is dropped below).
+        for g in np.unique(top[keep]).tolist():
+            write, args = self._sentences[g]
+            at_rows, at_slots = np.nonzero((top == g) & keep)
+            columns = [self._column(arg, x, at_rows, origin, destination) for arg in args]
+            text[at_rows, at_slots] = list(map(write, *columns, up[at_rows, at_slots].tolist()))
+        out: list[list[str]] = text.tolist()
+        if not keep.all():
+            for i in np.flatnonzero(~keep.all(axis=1)).tolist():
+                out[i] = [t for t, k in zip(out[i], keep[i].tolist(), strict=True) if k]
+        return out

@@ -151,8 +151,10 @@ def _markdown(m: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         "The probability that a flight departs late, for each label threshold: "
         + "; ".join(f"**{t} min**: {d}" for t, d in m["label"]["definitions"].items())
-        + f". The first ({primary} min) is the primary answer; probabilities never increase "
-        "with the threshold. Cancelled flights are never delay rows.",
+        + f". The first ({primary} min) is the primary answer. Each longer threshold has a "
+        "model fitted on the flights late by the previous one, and its probability is the "
+        "product down that chain, so it never exceeds a shorter threshold's. Cancelled flights "
+        "are never delay rows.",
         f"The yes/no answer (`previsao`) is 1 when the primary probability is at least "
         f"**{m['decision_threshold']:.4f}**, the cut-off maximising F1 on the validation window.",
         "",

@@ -92,6 +92,11 @@ BASE_PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 
+# The conditional delay models (30 and 60 minutes given the previous threshold) learn from a
+# few tens of thousands of late flights and start from their base rate: at 0.2 they reach the
+# same held-out quality in 35 trees instead of 75 (30/60-minute ROC AUC within 0.0005).
+CONDITIONAL_PARAMS: dict[str, Any] = {"learning_rate": 0.2}
+
 Progress = Callable[[str], None]
 
 
@@ -186,8 +191,10 @@ def temporal_split(departure: np.ndarray) -> Split:
     return Split(train, validation, test, windows, unit)
 
 
-def _lgb_params(config: TrainConfig, seed_offset: int) -> dict[str, Any]:
-    params = {**BASE_PARAMS, **config.params}
+def _lgb_params(
+    config: TrainConfig, seed_offset: int, model: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    params = {**BASE_PARAMS, **(model or {}), **config.params}
     params["seed"] = config.seed + seed_offset
     return params
 
@@ -212,9 +219,10 @@ def _fit(
     config: TrainConfig,
     seed_offset: int,
     rounds: int | None = None,
+    model: Mapping[str, Any] | None = None,
 ) -> tuple[lgb.Booster, int]:
     """One LightGBM model; early stopping on validation unless `rounds` is given."""
-    params = _lgb_params(config, seed_offset)
+    params = _lgb_params(config, seed_offset, model)
     if rounds is not None or val_set is None:
         n = max(rounds or config.max_rounds, 1)
         return lgb.train(params, train_set, num_boost_round=n, keep_training_booster=False), n
@@ -297,32 +305,57 @@ def _fit_all(
     texts: dict[str, bytes] = {}
     iterations: dict[str, int] = {}
     boosters: dict[str, lgb.Booster] = {}
-    # Delay rows are the same for every threshold (flown flights): one binned dataset, new labels.
+    # Delay models are a chain: the first threshold on every flown flight, each longer one on
+    # the flights late by the previous threshold (P(>= 30) = P(>= 15) x P(>= 30 | >= 15)). The
+    # probabilities cannot cross, and a conditional model needs far fewer trees than one that
+    # relearns what makes a flight late at all (default bundle: 75 trees for 30 and 60 minutes
+    # against 174 for independent models, test ROC AUC with weather 0.730 / 0.752 against
+    # 0.726 / 0.742, without weather 0.683 for 30 minutes either way).
     flown = ~np.isnan(delay[rows])
-    train_set = _dataset(x_train[flown], late_primary[rows][flown])
-    val_set = val_keep = None
+    x_flown, delay_flown = x_train[flown], delay[rows][flown]
+    train_set = _dataset(x_flown, late_primary[rows][flown])
+    x_val_flown = delay_val_flown = None
     if x_val is not None:
-        yv = val_labels(late_primary)
-        val_keep = ~np.isnan(yv)
-        val_set = _dataset(x_val[val_keep], yv[val_keep], reference=train_set)
+        delay_val = val_labels(delay)
+        val_flown = ~np.isnan(delay_val)
+        x_val_flown, delay_val_flown = x_val[val_flown], delay_val[val_flown]
+    previous: int | None = None
+
+    def late_before(d: np.ndarray) -> np.ndarray:
+        # The rows a conditional model answers for: late by the previous threshold.
+        if previous is None:
+            return np.ones(len(d), dtype=bool)
+        return np.asarray(delay_label(d, previous) == 1.0)
+
     for k, threshold in enumerate(config.thresholds):
         name = model_file(threshold)
         progress(f"model {name}")
-        y = delay_label(delay, threshold)
-        train_set.set_label(y[rows][flown])
-        if val_set is not None and val_keep is not None:
-            val_set.set_label(val_labels(y)[val_keep])
+        fit_set, val_set = train_set, None
+        if previous is not None:
+            given = late_before(delay_flown)
+            fit_set = _dataset(
+                x_flown[given], delay_label(delay_flown[given], threshold), reference=train_set
+            )
+        if x_val_flown is not None and delay_val_flown is not None:
+            given = late_before(delay_val_flown)
+            val_set = _dataset(
+                x_val_flown[given],
+                delay_label(delay_val_flown[given], threshold),
+                reference=train_set,
+            )
         booster, best = _fit(
-            train_set,
+            fit_set,
             val_set,
             config,
             seed_offset=k,
             rounds=None if rounds is None else rounds[name],
+            model=None if previous is None else CONDITIONAL_PARAMS,
         )
         texts[name] = _model_text(booster, best)
         iterations[name] = best
         boosters[name] = lgb.Booster(model_str=texts[name].decode("utf-8"))
-    del train_set, val_set
+        previous = threshold
+    del train_set, fit_set, val_set
     cancellation_rounds = None
     if with_cancellation:
         progress("model cancelled.txt")
@@ -527,18 +560,27 @@ def train_bundle(
         second_half = np.concatenate([second_half, second_half])
     calibrators: dict[str, Calibrator] = {}
     calibration_report: dict[str, Any] = {}
-    val_probabilities = []
+    val_probabilities: list[np.ndarray] = []
+    previous: int | None = None
+    delay_val = delay[split.validation]
+    if has_weather:
+        delay_val = np.concatenate([delay_val, delay_val])
     for threshold in config.thresholds:
         name = model_file(threshold)
-        y = delay_label(delay, threshold)[split.validation]
-        if has_weather:
-            y = np.concatenate([y, y])
+        y = delay_label(delay_val, threshold)
+        # A conditional model is calibrated on the flights it answers for.
         keep = ~np.isnan(y)
+        if previous is not None:
+            keep &= delay_label(delay_val, previous) == 1.0
         raw = np.asarray(fitted.boosters[name].predict(x_val, num_threads=NUM_THREADS))
         calibrator, report = choose_calibrator(raw[keep], y[keep], second_half[keep])
         calibrators[str(threshold)] = calibrator
         calibration_report[str(threshold)] = _round(report)
-        val_probabilities.append(calibrator.apply(raw))
+        conditional = calibrator.apply(raw)
+        val_probabilities.append(
+            conditional if not val_probabilities else val_probabilities[-1] * conditional
+        )
+        previous = threshold
     if with_cancellation:
         y_c = cancelled[split.validation].astype(np.float64)
         if has_weather:
@@ -547,7 +589,7 @@ def train_bundle(
         calibrator, report = choose_calibrator(raw, y_c, second_half)
         calibrators[CANCELLATION_KEY] = calibrator
         calibration_report[CANCELLATION_KEY] = _round(report)
-    val_matrix = np.minimum.accumulate(np.column_stack(val_probabilities), axis=1)
+    val_matrix = np.column_stack(val_probabilities)
     y_primary_val = delay_label(delay, config.thresholds[0])[split.validation]
     if has_weather:
         y_primary_val = np.concatenate([y_primary_val, y_primary_val])
@@ -713,6 +755,7 @@ def _manifest_skeleton(
             "seed": config.seed,
             "num_threads": NUM_THREADS,
             "params": {**BASE_PARAMS, **config.params},
+            "conditional_params": {**BASE_PARAMS, **CONDITIONAL_PARAMS, **config.params},
             "weather_hidden_share": config.weather_hidden_share if has_weather else None,
             "window": [d.isoformat() for d in split.windows["train"]],
             "retrained_on_all_rows": False,
@@ -744,14 +787,20 @@ def _models_section(
     fitted: _Fitted, config: TrainConfig, calibration_report: Mapping[str, Any]
 ) -> dict[str, Any]:
     section: dict[str, Any] = {}
+    previous: int | None = None
     for threshold in config.thresholds:
         name = model_file(threshold)
+        label = label_definition(threshold)
         section[str(threshold)] = {
             "file": name,
-            "label": label_definition(threshold),
+            "given": previous,
+            "label": label
+            if previous is None
+            else f"{label}, among flights with {label_definition(previous)}",
             "iterations": fitted.iterations[name],
             "calibration": calibration_report[str(threshold)],
         }
+        previous = threshold
     if CANCELLATION_FILE in fitted.texts:
         section[CANCELLATION_KEY] = {
             "file": CANCELLATION_FILE,
