@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -247,10 +248,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         voo: FlightRequest = await _parse(request, FlightRequest)
         service = state.require()
         try:
-            answer = service.predict_one(voo)
+            answer, observation = service.answer_one(voo)
         except InputError as exc:
             raise ApiError(422, INVALID_INPUT, "Voo inválido.", exc.detalhes) from None
-        return JSONResponse(answer)
+        # Metrics once the answer is on its way: five shared-memory writes the caller need
+        # not wait for.
+        return JSONResponse(answer, background=BackgroundTask(observation.record_later))
 
     @app.post(
         "/predict/batch",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,13 @@ class Service:
 
     def predict_one(self, request: FlightRequest, record: bool = True) -> dict[str, Any]:
         """The answer for one flight; raises InputError for unusable codes."""
+        answer, observation = self.answer_one(request)
+        if record:
+            observation.record()
+        return answer
+
+    def answer_one(self, request: FlightRequest) -> tuple[dict[str, Any], Observation]:
+        """`predict_one`, with its metrics left to record (the API does it after answering)."""
         flight = self.resolver.resolve(request)
         # One flight goes straight to the bundle's one-row path (plain values, no arrays).
         distance = flight.distance_m
@@ -87,18 +95,15 @@ class Service:
         elapsed = time.perf_counter() - start
         primary = prediction.probabilities[0]
         late = primary >= self.threshold
-        if record:
-            metrics.INFERENCE_SINGLE.observe(elapsed)
-            (metrics.PREDICTED_LATE if late else metrics.PREDICTED_ON_TIME).inc()
-            metrics.PREDICTION_PROBABILITY.observe(primary)
         cancellation = prediction.cancellation
-        return self._answer(
+        answer = self._answer(
             flight,
             [round4(p) for p in prediction.probabilities],
             late,
             None if cancellation is None else round4(cancellation),
             prediction.factors or [],
         )
+        return answer, Observation(elapsed, late, primary)
 
     def _distance(self, flight: ResolvedFlight) -> float:
         """Great-circle distance of the flight's airports (memoised, bounded)."""
@@ -217,6 +222,25 @@ class Service:
             "fatores": factors[:3],
             "avisos": flight.avisos,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one prediction adds to the metrics."""
+
+    inference_s: float
+    late: bool
+    probability: float
+
+    def record(self) -> None:
+        """Add it to the Prometheus metrics."""
+        metrics.INFERENCE_SINGLE.observe(self.inference_s)
+        (metrics.PREDICTED_LATE if self.late else metrics.PREDICTED_ON_TIME).inc()
+        metrics.PREDICTION_PROBABILITY.observe(self.probability)
+
+    async def record_later(self) -> None:
+        """`record` as a response's background task (after the answer has been sent)."""
+        self.record()
 
 
 def round4(p: float) -> float:

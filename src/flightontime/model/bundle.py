@@ -42,7 +42,7 @@ from flightontime.features import (
 )
 from flightontime.model.calibration import Calibrator
 from flightontime.model.factors import GROUP_MATRIX, FactorWriter
-from flightontime.model.predictor import PREDICT_NORMAL, FastRowPredictor, PathExplainer
+from flightontime.model.predictor import LeafPaths, PathExplainer, RowScorer
 
 # 2: delay models are a chain of conditional models (format 1 had independent ones).
 FORMAT_VERSION = 2
@@ -133,17 +133,19 @@ class Bundle:
         self.cancellation_booster = cancellation
         self.cancellation_calibrator = cancellation_calibrator or Calibrator("none")
         n = len(FEATURE_NAMES)
-        self._fast = [FastRowPredictor(b, n, PREDICT_NORMAL) for b in self.boosters]
-        # The primary model's leaves give both its factors and (summed) its raw score.
-        self._explainer = PathExplainer(self.boosters[0], n, GROUP_MATRIX)
-        self._fast_cancel = (
-            FastRowPredictor(cancellation, n, PREDICT_NORMAL) if cancellation is not None else None
-        )
+        models = [*self.boosters, *([cancellation] if cancellation is not None else [])]
+        self._models = models
+        self._sigmoids = [_binary_sigmoid(b) for b in models]
+        paths = [LeafPaths.of(b, n) for b in models]
+        grouped = paths[0].paths @ GROUP_MATRIX  # the primary model's contributions per group
+        self._explainer = PathExplainer(self.boosters[0], paths[0], grouped)
+        self._scorer = RowScorer(models, paths, grouped, n)
         self._factors = FactorWriter(tables)
-        self._sigmoid = _binary_sigmoid(self.boosters[0])
-        self._leaf_score = self._sigmoid is not None and self._leaf_score_matches()
-        # Single rows: one preallocated feature row shared by every prepared predictor, one
-        # thread (a second thread only spins on one row). Batches: every core.
+        # LightGBM's own probability equals ours from summed leaves (same formula, the C
+        # library's exp) wherever its exp is the C library's: then batches let it compute them.
+        self._native_probabilities = self._probabilities_match()
+        # Single rows: one preallocated feature row, one thread (a second thread only spins on
+        # one row). Batches: every core.
         self._row = (ctypes.c_double * n)()
         self._row_ptr = ctypes.cast(self._row, ctypes.c_void_p)
         # A list of floats goes straight into the buffer, without an array built for it.
@@ -238,19 +240,18 @@ class Bundle:
                 None if one.factors is None else [one.factors],
             )
         threads = self._threads
-        raw = np.empty((n, len(self.thresholds)))
         grouped: np.ndarray | None = None
-        first = 0
+        raw = np.empty((n, len(self.thresholds)))
         if explain:
             grouped, scores = self._explainer.explain(x, threads)
-            if self._leaf_score:
-                raw[:, 0] = self._probabilities(scores.tolist())
-                first = 1
-        for k in range(first, len(self.boosters)):
-            raw[:, k] = self.boosters[k].predict(x, num_threads=threads)
+            raw[:, 0] = self._probabilities(scores.tolist(), 0)
+        else:
+            raw[:, 0] = self._model_probabilities(0, x)
+        for k in range(1, len(self.boosters)):
+            raw[:, k] = self._model_probabilities(k, x)
         cancel_raw: np.ndarray | None = None
         if self.cancellation_booster is not None:
-            cancel_raw = np.asarray(self.cancellation_booster.predict(x, num_threads=threads))
+            cancel_raw = self._model_probabilities(len(self.boosters), x)
         return self._finish(
             raw,
             cancel_raw,
@@ -295,37 +296,21 @@ class Bundle:
         destination: str,
         explain: bool,
     ) -> RowPrediction:
-        """One row through LightGBM's prepared single-row calls, then plain Python floats: on
-        one row numpy's per-call overhead would cost more than the arithmetic (same answers as
-        the batch path, bit for bit; tests/test_features.py checks it)."""
-        contributions: list[float] | None = None
-        cancel_raw: float | None = None
+        """One row: every model in one LightGBM call and one gather (`RowScorer`), then plain
+        Python floats; on one row numpy's per-call overhead would cost more than the
+        arithmetic. Same answers as the batch path, bit for bit (tests/model/test_bundle.py)."""
         with self._lock:
             self._row_struct.pack_into(self._row, 0, *row)
-            ptr = self._row_ptr
-            # LightGBM's calls back to back, then the numpy work: on a cold request (caches
-            # taken by everything else the server ran since the last one) each switch between
-            # the two costs more than the trees themselves.
-            first = 1 if explain and self._leaf_score else 0
-            raw: list[float] = [math.nan] * first
-            for fast in self._fast[first:]:
-                raw.append(fast.run(ptr))
-            if self._fast_cancel is not None:
-                cancel_raw = self._fast_cancel.run(ptr)
-            if explain:
-                contributions, score = self._explainer.explain_row(ptr)
-                if first:
-                    raw[0] = self._probabilities([score])[0]
-            x = list(self._row)
+            contributions, scores = self._scorer.score(self._row_ptr)
+        raw = [self._probabilities([r], k)[0] for k, r in enumerate(scores)]
         probabilities = [self.calibrators[0].apply_one(raw[0])]
-        for calibrator, r in zip(self.calibrators[1:], raw[1:], strict=True):
-            probabilities.append(probabilities[-1] * calibrator.apply_one(r))
+        for k in range(1, len(self.thresholds)):
+            probabilities.append(probabilities[-1] * self.calibrators[k].apply_one(raw[k]))
+        x = row if isinstance(row, list) else list(row)
         return RowPrediction(
             probabilities,
-            None if cancel_raw is None else self.cancellation_calibrator.apply_one(cancel_raw),
-            None
-            if contributions is None
-            else self._factors.row(contributions, x, airline, origin, destination),
+            self.cancellation_calibrator.apply_one(raw[-1]) if self.has_cancellation else None,
+            self._factors.row(contributions, x, airline, origin, destination) if explain else None,
         )
 
     def _finish(
@@ -354,12 +339,11 @@ class Bundle:
         )
         return Prediction(probabilities, cancellation, factors)
 
-    def _probabilities(self, raw_scores: list[float]) -> list[float]:
+    def _probabilities(self, raw_scores: list[float], model: int) -> list[float]:
         """LightGBM's binary transform, 1 / (1 + exp(-sigmoid * raw)), with the C library's exp
         (math.exp, like LightGBM's std::exp; numpy's vectorised exp may differ in the last bit).
-        """
-        s = self._sigmoid
-        assert s is not None
+        `model` indexes the delay models, then the cancellation model."""
+        s = self._sigmoids[model]
         out: list[float] = []
         for r in raw_scores:
             try:
@@ -368,34 +352,40 @@ class Bundle:
                 out.append(0.0)
         return out
 
-    def _leaf_score_matches(self) -> bool:
-        """Whether probabilities from leaf outputs equal LightGBM's own, bit for bit."""
+    def _model_probabilities(self, model: int, x: np.ndarray) -> np.ndarray:
+        """Probabilities of one model for rows `x`, as the single-row path computes them."""
+        booster = self._models[model]
+        if self._native_probabilities:
+            return np.asarray(booster.predict(x, num_threads=self._threads))
+        raw = booster.predict(x, raw_score=True, num_threads=self._threads)
+        return np.asarray(self._probabilities(np.asarray(raw).tolist(), model))
+
+    def _probabilities_match(self) -> bool:
+        """Whether every model's own probabilities equal ours from its raw score, bit for bit."""
         n = len(FEATURE_NAMES)
         rng = np.random.default_rng(0)
-        x = np.vstack([np.zeros(n), np.full(n, np.nan), rng.uniform(0.0, 30.0, (30, n))]).astype(
-            np.float64
-        )
-        x[2:, : FEATURE_INDEX["destination"] + 1] = np.floor(
-            x[2:, : FEATURE_INDEX["destination"] + 1]
-        )
-        expected = np.asarray(self.boosters[0].predict(x, num_threads=1))
-        got = self._probabilities(self._explainer.explain(x)[1].tolist())
-        return bool(np.array_equal(np.asarray(got), expected))
+        x = np.vstack([np.zeros(n), np.full(n, np.nan), rng.uniform(0.0, 30.0, (30, n))])
+        categories = FEATURE_INDEX["destination"] + 1
+        x[2:, :categories] = np.floor(x[2:, :categories])
+        for k, booster in enumerate(self._models):
+            ours = self._probabilities(np.asarray(booster.predict(x, raw_score=True)).tolist(), k)
+            if not np.array_equal(np.asarray(ours), booster.predict(x)):
+                return False
+        return True
 
 
-def _binary_sigmoid(booster: lgb.Booster) -> float | None:
-    """The sigmoid parameter of a plain binary objective; None for any other objective."""
+def _binary_sigmoid(booster: lgb.Booster) -> float:
+    """The sigmoid parameter of a plain binary objective (the only kind training writes)."""
     objective = str(booster.dump_model(num_iteration=0).get("objective", ""))
     words = objective.split()
-    if not words or words[0] != "binary":
-        return None
-    for word in words[1:]:
-        if word.startswith("sigmoid:"):
-            try:
-                return float(word.removeprefix("sigmoid:"))
-            except ValueError:
-                return None
-    return None
+    if words and words[0] == "binary":
+        for word in words[1:]:
+            if word.startswith("sigmoid:"):
+                try:
+                    return float(word.removeprefix("sigmoid:"))
+                except ValueError:
+                    break
+    raise BundleError(None, f"model objective {objective!r}: only 'binary sigmoid:<s>' is served")
 
 
 def _cores() -> int:

@@ -173,17 +173,24 @@ class FactorWriter:
     def __init__(self, tables: FeatureTables) -> None:
         self.tables = tables
         self._sentences = tuple(_SENTENCES[name] for name in GROUP_NAMES)
+        # One flight: per group, the getters of its sentence's arguments, made once.
+        self._getters = tuple(
+            tuple(self._getter(arg) for arg in args) for _, args in self._sentences
+        )
 
-    def _value(self, arg: str, x: list[float], origin: str, destination: str) -> str | int | float:
+    def _getter(self, arg: str) -> Callable[[list[float], str, str], str | int | float]:
         if arg == _ORIGIN:
-            return origin
+            return lambda _x, origin, _d: origin
         if arg == _DESTINATION:
-            return destination
+            return lambda _x, _o, destination: destination
         if arg == _AIRLINE_NAME:
-            return self.tables.airlines[int(x[FEATURE_INDEX["airline"]])]
+            airlines, code = self.tables.airlines, FEATURE_INDEX["airline"]
+            return lambda x, _o, _d: airlines[int(x[code])]
         if arg.startswith("int:"):
-            return int(x[FEATURE_INDEX[arg[4:]]])
-        return x[FEATURE_INDEX[arg]]
+            column = FEATURE_INDEX[arg[4:]]
+            return lambda x, _o, _d: int(x[column])
+        column = FEATURE_INDEX[arg]
+        return lambda x, _o, _d: x[column]
 
     def _column(
         self,
@@ -224,9 +231,8 @@ class FactorWriter:
         out = []
         for g in top:
             if strength[g] > 0:
-                write, args = self._sentences[g]
-                values = [self._value(arg, x, origin, destination) for arg in args]
-                out.append(write(*values, grouped[g] > 0))
+                values = [get(x, origin, destination) for get in self._getters[g]]
+                out.append(self._sentences[g][0](*values, grouped[g] > 0))
         return out
 
     def factors(

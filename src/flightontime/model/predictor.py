@@ -1,4 +1,5 @@
-"""LightGBM's single-row fast C API (no pandas, no per-call parameter parsing) through ctypes.
+"""LightGBM from the serving side: its single-row fast C API through ctypes (no pandas, no
+per-call parameter parsing), leaf tables for decision-path factors, and the one-flight scorer.
 
 `Booster.predict` on one row costs tens of microseconds of Python (argument checks, array
 conversion, a new predictor configuration per call). LightGBM exposes a "fast" single-row path:
@@ -9,6 +10,8 @@ only copies the row in (`LGBM_BoosterPredictForMatSingleRowFast`).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
@@ -18,7 +21,6 @@ from scipy.sparse import csr_matrix
 # The loaded native library; private in lightgbm, but the only way to its C API.
 _LIB = lgb.basic._LIB  # type: ignore[attr-defined]
 
-PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: probability for a binary objective
 _DTYPE_FLOAT64 = 1  # C_API_DTYPE_FLOAT64
 
 
@@ -77,43 +79,43 @@ class FastRowPredictor:
 PREDICT_LEAF_INDEX = 2  # C_API_PREDICT_LEAF_INDEX: the leaf reached in every tree
 
 
-class PathExplainer:
-    """Per-group contributions by decision path (Saabas / "treeinterpreter" attributions).
+@dataclass(frozen=True)
+class LeafPaths:
+    """Every leaf of one model: its path contributions per feature and its output.
 
-    TreeSHAP (`pred_contrib`) costs O(trees x leaves x depth^2) per row, about 0.86 ms for the
-    default model (measured, single-row fast path and batch alike); path attributions need only
-    the leaf each tree reaches (a prediction's cost) plus one table lookup. For every leaf the
-    table holds, per group of features, the sum of the changes in the node's expected output
-    along the path from the root, and in its last column the leaf's own output. Bias plus
-    contributions equal the raw score exactly, like SHAP values; they differ from SHAP in how
-    the credit of interacting features is shared, which does not matter for naming the top
-    three factors. The last column summed over the leaves a row reaches, tree by tree in
-    LightGBM's order, is the raw score itself, bit for bit.
+    Decision-path (Saabas / "treeinterpreter") attribution: each split on the way from the
+    root to a leaf credits the change in the node's expected output to the split's feature.
+    Bias plus contributions equal the raw score exactly, like SHAP values; they differ from
+    TreeSHAP (`pred_contrib`, about 0.86 ms per flight for the default model) in how the credit
+    of interacting features is shared, which does not matter for naming the top three factors,
+    and they cost only the leaf each tree reaches plus a table lookup. Leaf `j` of tree `t` is
+    row `t * max_leaves + j`; a leaf's outputs summed in tree order are LightGBM's raw score.
     """
 
-    def __init__(self, booster: lgb.Booster, n_features: int, groups: np.ndarray) -> None:
-        """`groups`: (n_features, n_groups) 0/1 matrix of which feature belongs to which group."""
+    paths: np.ndarray  # (n_trees * max_leaves, n_features)
+    leaf_value: np.ndarray  # (n_trees * max_leaves,)
+    n_trees: int
+    max_leaves: int
+
+    @classmethod
+    def of(cls, booster: lgb.Booster, n_features: int) -> LeafPaths:
+        """Walk every tree of `booster` (its JSON dump) once."""
         trees = booster.dump_model()["tree_info"]
-        self.n_trees = len(trees)
-        self.n_features = n_features
-        self.max_leaves = max((int(t["num_leaves"]) for t in trees), default=1)
-        paths = np.zeros((self.n_trees * self.max_leaves, n_features), dtype=np.float64)
-        leaf_value = np.zeros(self.n_trees * self.max_leaves, dtype=np.float64)
-        bias = 0.0
+        max_leaves = max((int(t["num_leaves"]) for t in trees), default=1)
+        paths = np.zeros((len(trees) * max_leaves, n_features), dtype=np.float64)
+        leaf_value = np.zeros(len(trees) * max_leaves, dtype=np.float64)
         for t, tree in enumerate(trees):
             root = tree["tree_structure"]
             if "split_feature" not in root:  # a one-leaf tree only moves the bias
-                bias += float(root.get("leaf_value", 0.0))
-                leaf_value[t * self.max_leaves] = float(root.get("leaf_value", 0.0))
+                leaf_value[t * max_leaves] = float(root.get("leaf_value", 0.0))
                 continue
-            bias += float(root["internal_value"])
             stack: list[tuple[dict[str, object], np.ndarray]] = [
                 (root, np.zeros(n_features, dtype=np.float64))
             ]
             while stack:
                 node, path = stack.pop()
                 if "split_feature" not in node:
-                    leaf = t * self.max_leaves + int(node["leaf_index"])  # type: ignore[call-overload]
+                    leaf = t * max_leaves + int(node["leaf_index"])  # type: ignore[call-overload]
                     paths[leaf] = path
                     leaf_value[leaf] = float(node["leaf_value"])  # type: ignore[arg-type]
                     continue
@@ -130,39 +132,88 @@ class PathExplainer:
                     step = path.copy()
                     step[feature] += child_value - value
                     stack.append((child, step))
-        self.bias = bias
-        # Contributions in float32: half the memory a request's gather touches, and a cache
-        # miss saved per leaf is worth more on a cold single request than the digits beyond
-        # the seventh are to a ranking. Both paths add them up in float64, in the same order.
-        # One row per leaf: its contributions per group, then its output. The outputs summed
-        # in tree order are LightGBM's raw score, bit for bit; one gather serves both.
-        self.table = np.ascontiguousarray(np.hstack([paths @ groups, leaf_value[:, None]]))
-        self.offsets = np.arange(self.n_trees, dtype=np.int64) * self.max_leaves
-        self._rows = np.empty(self.n_trees, dtype=np.int64)  # table rows of one flight's leaves
-        self._fast_leaf = FastRowPredictor(booster, n_features, PREDICT_LEAF_INDEX, self.n_trees)
+        return cls(paths, leaf_value, len(trees), max_leaves)
+
+    def rows(self, leaves: np.ndarray) -> np.ndarray:
+        """Table rows of leaf indices `leaves` (..., n_trees), as int64."""
+        offsets = np.arange(self.n_trees, dtype=np.int64) * self.max_leaves
+        return np.asarray(leaves).astype(np.int64) + offsets
+
+
+class PathExplainer:
+    """Batches: the primary model's leaves, then factors and raw score from one sparse product."""
+
+    def __init__(self, booster: lgb.Booster, leaf_paths: LeafPaths, grouped: np.ndarray) -> None:
+        """`grouped`: (n_leaf_rows, n_groups) contributions of `leaf_paths` summed per group."""
         self._booster = booster
+        self._leaf_paths = leaf_paths
+        # One row per leaf: its contributions per group, then its output; one product, both.
+        self._table = np.ascontiguousarray(np.hstack([grouped, leaf_paths.leaf_value[:, None]]))
 
     def explain(self, x: np.ndarray, num_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(n, n_groups) contributions per group and the (n,) raw scores of rows `x`."""
-        n = x.shape[0]
-        leaves = np.asarray(self._booster.predict(x, pred_leaf=True, num_threads=num_threads))
-        columns = (leaves.reshape(n, self.n_trees).astype(np.int64) + self.offsets).ravel()
+        n, n_trees = x.shape[0], self._leaf_paths.n_trees
+        leaves = self._booster.predict(x, pred_leaf=True, num_threads=num_threads)
+        columns = self._leaf_paths.rows(np.asarray(leaves).reshape(n, n_trees)).ravel()
         # A one-hot (n x leaves) matrix times the table: scipy adds each row's leaves in tree
         # order, like LightGBM, at a third of the cost of a numpy gather per tree.
         one_hot = csr_matrix(
-            (np.ones(columns.size), columns, np.arange(0, columns.size + 1, self.n_trees)),
-            shape=(n, self.table.shape[0]),
+            (np.ones(columns.size), columns, np.arange(0, columns.size + 1, n_trees)),
+            shape=(n, self._table.shape[0]),
         )
-        summed = np.asarray(one_hot @ self.table)
+        summed = np.asarray(one_hot @ self._table)
         return summed[:, :-1], summed[:, -1]
 
-    def explain_row(self, row_ptr: ctypes.c_void_p) -> tuple[list[float], float]:
-        """`explain` for the float64 row at `row_ptr` (one thread; the caller holds a lock)."""
-        fast = self._fast_leaf
-        fast.run(row_ptr)
-        rows = self._rows
-        # Three numpy calls: on a cold request each costs more than its arithmetic.
-        np.add(self.offsets, fast.out, out=rows, casting="unsafe")
-        # Down axis 0, row by row: the tree order of `explain`.
-        summed: list[float] = np.add.reduce(self.table.take(rows, axis=0), axis=0).tolist()
-        return summed[:-1], summed[-1]
+
+class RowScorer:
+    """One flight: every model of the bundle in one LightGBM call, then one numpy gather.
+
+    The models are merged into one booster (LightGBM's own `LGBM_BoosterMerge`, trees copied in
+    order), so a single fast-path call gives the leaf of every tree. A table with a row per leaf
+    holds the primary model's contributions per group and, in its model's column, the leaf's
+    output; summed down the reached rows it gives the factors and every model's raw score (each
+    added in tree order, LightGBM's sum, bit for bit). On a cold request (caches taken by the
+    rest of the server since the last one) every call into LightGBM or numpy costs several
+    microseconds whatever it computes: one of each, instead of one per model, is the saving.
+    """
+
+    def __init__(
+        self,
+        boosters: Sequence[lgb.Booster],
+        leaf_paths: Sequence[LeafPaths],
+        grouped: np.ndarray,
+        n_features: int,
+    ) -> None:
+        """`boosters[0]` is the primary model, `grouped` its per-group contributions."""
+        merged = lgb.Booster(model_str=boosters[-1].model_to_string())
+        for booster in reversed(boosters[:-1]):  # a merge puts the other model's trees first
+            _check(_LIB.LGBM_BoosterMerge(merged._handle, booster._handle))
+        self._merged = merged
+        max_leaves = max(p.max_leaves for p in leaf_paths)
+        n_trees = sum(p.n_trees for p in leaf_paths)
+        n_groups = grouped.shape[1]
+        table = np.zeros((n_trees * max_leaves, n_groups + len(boosters)), dtype=np.float64)
+        first = 0
+        for k, p in enumerate(leaf_paths):
+            # Leaf j of the merged tree t is row t * max_leaves + j: re-pad each model's rows.
+            local = np.arange(p.n_trees * p.max_leaves)
+            rows = (first + local // p.max_leaves) * max_leaves + local % p.max_leaves
+            if k == 0:
+                table[rows, :n_groups] = grouped
+            table[rows, n_groups + k] = p.leaf_value
+            first += p.n_trees
+        self._table = table
+        self._n_groups = n_groups
+        self._offsets = np.arange(n_trees, dtype=np.int64) * max_leaves
+        self._rows = np.empty(n_trees, dtype=np.int64)
+        self._leaves = FastRowPredictor(merged, n_features, PREDICT_LEAF_INDEX, n_trees)
+
+    def score(self, row_ptr: ctypes.c_void_p) -> tuple[list[float], list[float]]:
+        """Contributions per group and raw score per model for the float64 row at `row_ptr`
+        (one thread; the caller holds a lock over the row buffer)."""
+        self._leaves.run(row_ptr)
+        np.add(self._offsets, self._leaves.out, out=self._rows, casting="unsafe")
+        # Column sums added row by row, in tree order (einsum's loop: it vectorises across
+        # columns, not down them), in 60 % of np.add.reduce's time on this shape.
+        summed: list[float] = np.einsum("ij->j", self._table.take(self._rows, axis=0)).tolist()
+        return summed[: self._n_groups], summed[self._n_groups :]
