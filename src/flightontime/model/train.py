@@ -157,6 +157,13 @@ def delay_label(delay_min: np.ndarray, threshold: int) -> np.ndarray:
     return np.where(np.isnan(delay), np.nan, late.astype(np.float64))
 
 
+def late_by(delay_min: np.ndarray, threshold: int | None) -> np.ndarray:
+    """The flights a conditional model answers for: late by `threshold` (every one for None)."""
+    if threshold is None:
+        return np.ones(len(delay_min), dtype=bool)
+    return np.asarray(delay_label(delay_min, threshold) == 1.0)
+
+
 def _days(values: np.ndarray) -> np.ndarray:
     return np.asarray(values).astype("datetime64[D]")
 
@@ -320,24 +327,17 @@ def _fit_all(
         val_flown = ~np.isnan(delay_val)
         x_val_flown, delay_val_flown = x_val[val_flown], delay_val[val_flown]
     previous: int | None = None
-
-    def late_before(d: np.ndarray) -> np.ndarray:
-        # The rows a conditional model answers for: late by the previous threshold.
-        if previous is None:
-            return np.ones(len(d), dtype=bool)
-        return np.asarray(delay_label(d, previous) == 1.0)
-
     for k, threshold in enumerate(config.thresholds):
         name = model_file(threshold)
         progress(f"model {name}")
         fit_set, val_set = train_set, None
         if previous is not None:
-            given = late_before(delay_flown)
+            given = late_by(delay_flown, previous)
             fit_set = _dataset(
                 x_flown[given], delay_label(delay_flown[given], threshold), reference=train_set
             )
         if x_val_flown is not None and delay_val_flown is not None:
-            given = late_before(delay_val_flown)
+            given = late_by(delay_val_flown, previous)
             val_set = _dataset(
                 x_val_flown[given],
                 delay_label(delay_val_flown[given], threshold),
@@ -569,9 +569,7 @@ def train_bundle(
         name = model_file(threshold)
         y = delay_label(delay_val, threshold)
         # A conditional model is calibrated on the flights it answers for.
-        keep = ~np.isnan(y)
-        if previous is not None:
-            keep &= delay_label(delay_val, previous) == 1.0
+        keep = ~np.isnan(y) & late_by(delay_val, previous)
         raw = np.asarray(fitted.boosters[name].predict(x_val, num_threads=NUM_THREADS))
         calibrator, report = choose_calibrator(raw[keep], y[keep], second_half[keep])
         calibrators[str(threshold)] = calibrator
