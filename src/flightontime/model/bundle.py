@@ -302,7 +302,7 @@ class Bundle:
         with self._lock:
             self._row_struct.pack_into(self._row, 0, *row)
             contributions, scores = self._scorer.score(self._row_ptr)
-        raw = [self._probabilities([r], k)[0] for k, r in enumerate(scores)]
+        raw = [self._probability(r, k) for k, r in enumerate(scores)]
         probabilities = [self.calibrators[0].apply_one(raw[0])]
         for k in range(1, len(self.thresholds)):
             probabilities.append(probabilities[-1] * self.calibrators[k].apply_one(raw[k]))
@@ -339,18 +339,18 @@ class Bundle:
         )
         return Prediction(probabilities, cancellation, factors)
 
-    def _probabilities(self, raw_scores: list[float], model: int) -> list[float]:
+    def _probability(self, raw_score: float, model: int) -> float:
         """LightGBM's binary transform, 1 / (1 + exp(-sigmoid * raw)), with the C library's exp
         (math.exp, like LightGBM's std::exp; numpy's vectorised exp may differ in the last bit).
         `model` indexes the delay models, then the cancellation model."""
-        s = self._sigmoids[model]
-        out: list[float] = []
-        for r in raw_scores:
-            try:
-                out.append(1.0 / (1.0 + math.exp(-s * r)))
-            except OverflowError:
-                out.append(0.0)
-        return out
+        try:
+            return 1.0 / (1.0 + math.exp(-self._sigmoids[model] * raw_score))
+        except OverflowError:
+            return 0.0
+
+    def _probabilities(self, raw_scores: list[float], model: int) -> list[float]:
+        """`_probability` of each raw score."""
+        return [self._probability(r, model) for r in raw_scores]
 
     def _model_probabilities(self, model: int, x: np.ndarray) -> np.ndarray:
         """Probabilities of one model for rows `x`, as the single-row path computes them."""
