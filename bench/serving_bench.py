@@ -127,13 +127,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def in_process(model_dir: Path, seconds: float) -> tuple[Row, Row, float]:
     """Bundle.predict on one row and on 1000 rows, timed in this process."""
     from flightontime.api.inputs import Resolver, to_inputs
-    from flightontime.api.schemas import FlightRequest
+    from flightontime.api.schemas import flight_from_values
     from flightontime.model.bundle import Bundle
 
     bundle = Bundle.load(model_dir)
     resolve = Resolver(bundle).resolve
-    one = to_inputs([resolve(FlightRequest.model_validate(CONTRACT))])
-    many = to_inputs([resolve(FlightRequest.model_validate(f)) for f in batch_flights(1000)])
+    one = to_inputs([resolve(flight_from_values(CONTRACT))])
+    many = to_inputs([resolve(flight_from_values(f)) for f in batch_flights(1000)])
     rows = []
     per_flight_us = 0.0
     for name, inputs, n in (("in-process Bundle.predict, 1 row", one, 1), ("", many, 1000)):

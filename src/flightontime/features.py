@@ -193,13 +193,23 @@ def datetime_minutes(departure_local: datetime) -> int:
 
 def days_to_holiday(days: np.ndarray, countries: Sequence[str | None]) -> np.ndarray:
     """Signed days from each date (days since epoch) to the nearest holiday of its country."""
+    index: dict[str | None, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(c, len(index)) for c in countries), dtype=np.intp, count=len(countries)
+    )
+    return _days_to_holiday_coded(days, codes, list(index))
+
+
+def _days_to_holiday_coded(
+    days: np.ndarray, codes: np.ndarray, countries: Sequence[str | None]
+) -> np.ndarray:
+    """`days_to_holiday` with each row's country as an index into `countries`."""
     out = np.full(days.shape[0], np.nan)
     years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    country_arr = np.asarray(countries, dtype=object)
-    for country in set(countries):
+    for k, country in enumerate(countries):
         if country is None:
             continue
-        in_country = country_arr == country
+        in_country = codes == k
         for year in np.unique(years[in_country]).tolist():
             rows = np.flatnonzero(in_country & (years == year))
             holidays_ = _holiday_days(country, int(year))
@@ -498,36 +508,63 @@ def build_features(inputs: FlightInputs, tables: FeatureTables) -> np.ndarray:
     x[:, col["hour"]] = hour
     x[:, col["minute"]] = minute_of_day - hour * 60
     x[:, col["weekday"]] = weekday
-    x[:, col["days_to_holiday"]] = days_to_holiday(days, [tables.country(o) for o in inputs.origin])
-
-    airline_lookup = tables.airline_code
-    origin_index = tables.origin_index
-    destination_index = tables.destination_index
-    route_index = tables.route_index
-    airline = [airline_lookup(a) for a in inputs.airline]
-    origin = [origin_index.get(o) for o in inputs.origin]
-    destination = [destination_index.get(d) for d in inputs.destination]
-    route = [
-        route_index.get(route_key(o, d))
-        for o, d in zip(inputs.origin, inputs.destination, strict=True)
-    ]
-    x[:, col["airline"]] = [nan if c is None else c for c in airline]
-    x[:, col["origin"]] = [nan if c is None else c for c in origin]
-    x[:, col["destination"]] = [nan if c is None else c for c in destination]
     x[:, col["distance_km"]] = inputs.distance_m / 1000.0
 
-    # Unseen categories get the global rate: exactly what smoothing gives a count of zero.
+    # What depends only on the airline and the airports is looked up once per distinct triple
+    # (a batch or a training table repeats a few hundred), then gathered for every row.
+    triples: dict[tuple[str, str, str], int] = {}
+    codes = np.fromiter(
+        (
+            triples.setdefault(key, len(triples))
+            for key in zip(
+                inputs.airline.tolist(),
+                inputs.origin.tolist(),
+                inputs.destination.tolist(),
+                strict=True,
+            )
+        ),
+        dtype=np.intp,
+        count=n,
+    )
     g = tables.global_rate
-    x[:, col["airline_delay_rate"]] = [g if c is None else tables.airline_rate[c] for c in airline]
-    x[:, col["route_delay_rate"]] = [g if c is None else tables.route_rate[c] for c in route]
-    hours = hour.tolist()
-    x[:, col["origin_hour_delay_rate"]] = [
-        g if c is None else tables.origin_hour_rate[c, h]
-        for c, h in zip(origin, hours, strict=True)
-    ]
-    x[:, col["origin_hour_density"]] = [
-        nan if c is None else tables.density[c, w, h]
-        for c, w, h in zip(origin, weekday.tolist(), hours, strict=True)
-    ]
+    static = np.empty((len(triples), 5), dtype=np.float64)
+    origin_row = np.empty(len(triples), dtype=np.intp)
+    countries: dict[str | None, int] = {}
+    country_code = np.empty(len(triples), dtype=np.intp)
+    for j, (airline, origin, destination) in enumerate(triples):
+        a = tables.airline_code(airline)
+        o = tables.origin_index.get(origin)
+        d = tables.destination_index.get(destination)
+        r = tables.route_index.get(route_key(origin, destination))
+        # Unseen categories get the global rate: exactly what smoothing gives a count of zero.
+        static[j] = (
+            nan if a is None else a,
+            nan if o is None else o,
+            nan if d is None else d,
+            g if a is None else tables._airline_rate_list[a],
+            g if r is None else tables._route_rate_list[r],
+        )
+        origin_row[j] = -1 if o is None else o
+        country_code[j] = countries.setdefault(tables.country(origin), len(countries))
+    per_row = static[codes]
+    x[:, col["airline"]] = per_row[:, 0]
+    x[:, col["origin"]] = per_row[:, 1]
+    x[:, col["destination"]] = per_row[:, 2]
+    x[:, col["airline_delay_rate"]] = per_row[:, 3]
+    x[:, col["route_delay_rate"]] = per_row[:, 4]
+    x[:, col["days_to_holiday"]] = _days_to_holiday_coded(
+        days, country_code[codes], list(countries)
+    )
+
+    # Rates by origin and hour: a gather where the origin is known, the fallbacks elsewhere.
+    o_row = origin_row[codes]
+    known = o_row >= 0
+    at = np.where(known, o_row, 0)
+    if known.any():
+        x[:, col["origin_hour_delay_rate"]] = np.where(known, tables.origin_hour_rate[at, hour], g)
+        x[:, col["origin_hour_density"]] = np.where(known, tables.density[at, weekday, hour], nan)
+    else:
+        x[:, col["origin_hour_delay_rate"]] = g
+        x[:, col["origin_hour_density"]] = nan
     x[:, WEATHER_SLICE] = inputs.weather
     return x

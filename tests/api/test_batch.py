@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 from .server import JAVA_REQUEST, Server
+
+JSON = {"content-type": "application/json"}
 
 
 def test_mixed_batch_keeps_order_and_isolates_errors(server: Server) -> None:
@@ -65,3 +70,62 @@ def test_batch_body_must_have_voos(server: Server) -> None:
         response = server.client().post("/predict/batch", json=body)
         assert response.status_code == 422
         assert response.json()["erro"]["codigo"] == "entrada_invalida"
+
+
+# Every way a flight can be written, so that the batch's column-wise resolution is checked
+# against the one-flight path on each: offsets, weather, unknown codes, IATA, lower case.
+VARIANTS = [
+    JAVA_REQUEST,
+    {**JAVA_REQUEST, "data_partida": "2025-11-10T14:30:00-03:00"},
+    {**JAVA_REQUEST, "data_partida": "2025-11-10T17:30:00Z"},
+    {**JAVA_REQUEST, "clima": {"vento_kmh": 40, "visibilidade_km": 2.5}},
+    {**JAVA_REQUEST, "clima": {"temperatura_c": None}},
+    {**JAVA_REQUEST, "clima": None},
+    {**JAVA_REQUEST, "companhia": "ZZ9"},
+    {"companhia": "ua", "origem": "ewr", "destino": "ord", "data_partida": "2013-12-02T07:05:00"},
+    {"companhia": "UAL", "origem": "KEWR", "destino": "KORD", "data_partida": "2013-12-02 07:05"},
+    {"companhia": "B6", "origem": "JFK", "destino": "GRU", "data_partida": "2013-12-24T23:59:59"},
+]
+
+
+def _assert_same_as_single(server: Server, flights: list[object], results: list[dict]) -> None:
+    client = server.client()
+    for flight, result in zip(flights, results, strict=True):
+        # Sent as text: json.dumps writes Infinity, which a client library would refuse.
+        single = client.post("/predict", content=json.dumps(flight), headers=JSON)
+        if single.status_code == 200:
+            assert result == single.json(), flight
+        else:
+            assert result["erro"]["detalhes"] == single.json()["erro"]["detalhes"], flight
+
+
+def test_every_kind_of_flight_answers_as_it_does_alone(server: Server) -> None:
+    response = server.client().post("/predict/batch", json={"voos": VARIANTS})
+    assert response.status_code == 200, response.text
+    results = response.json()["resultados"]
+    assert all("erro" not in r for r in results)
+    _assert_same_as_single(server, VARIANTS, results)
+
+
+def test_batch_with_bad_flights_still_answers_the_others_as_alone(server: Server) -> None:
+    bad = [
+        {**JAVA_REQUEST, "data_partida": 1762785000},  # a number is not a departure
+        {**JAVA_REQUEST, "data_partida": "2025-11-10"},  # no time
+        {**JAVA_REQUEST, "data_partida": "1900-01-01T10:00:00"},  # out of range
+        {**JAVA_REQUEST, "clima": {"vento": 3}},  # unknown weather field
+        {**JAVA_REQUEST, "distancia_m": math.inf},
+    ]
+    flights = [*VARIANTS, *bad]
+    body = json.dumps({"voos": flights})
+    response = server.client().post("/predict/batch", content=body, headers=JSON)
+    assert response.status_code == 200, response.text
+    results = response.json()["resultados"]
+    assert ["erro" in r for r in results] == [False] * len(VARIANTS) + [True] * len(bad)
+    assert [r["erro"]["detalhes"][0]["campo"] for r in results[len(VARIANTS) :]] == [
+        "data_partida",
+        "data_partida",
+        "data_partida",
+        "clima.vento",
+        "distancia_m",
+    ]
+    _assert_same_as_single(server, flights, results)

@@ -14,8 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from pydantic import ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,13 +36,14 @@ from flightontime.api.errors import (
 from flightontime.api.inputs import InputError
 from flightontime.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from flightontime.api.schemas import (
+    FLIGHT,
+    VALID_BATCH,
     BatchRequest,
     BatchResponse,
     ErrorResponse,
     FlightRequest,
     HealthResponse,
     PredictionResponse,
-    ValidBatch,
 )
 from flightontime.api.service import Service
 from flightontime.config import Settings, get_settings
@@ -179,15 +179,18 @@ def _body_doc(model: str) -> dict[str, Any]:
     }
 
 
-async def _parse(request: Request, model: type[Any]) -> Any:
-    """Validate the raw body against a pydantic model; 422 in the API's shape otherwise."""
-    return _parse_bytes(await request.body(), model)
+_BATCH = TypeAdapter(BatchRequest)
 
 
-def _parse_bytes(body: bytes, model: type[Any]) -> Any:
+async def _parse(request: Request, schema: TypeAdapter[Any]) -> Any:
+    """Validate the raw body against a schema; 422 in the API's shape otherwise."""
+    return _parse_bytes(await request.body(), schema)
+
+
+def _parse_bytes(body: bytes, schema: TypeAdapter[Any]) -> Any:
     """`_parse` for a body already read."""
     try:
-        return model.model_validate_json(body)
+        return schema.validate_json(body)
     except ValidationError as exc:
         raise ApiError(
             422, INVALID_INPUT, "Requisição inválida.", pydantic_details(exc.errors(), 0)
@@ -233,8 +236,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         @app.post("/_bench/echo", include_in_schema=False)
         async def bench_echo(request: Request) -> Response:
             """HTTP floor for the benchmark: same stack and schema, no model work."""
-            voo: FlightRequest = await _parse(request, FlightRequest)
-            return JSONResponse({"previsao": 0, "probabilidade": 0.0, "companhia": voo.companhia})
+            voo: FlightRequest = await _parse(request, FLIGHT)
+            return JSONResponse(
+                {"previsao": 0, "probabilidade": 0.0, "companhia": voo["companhia"]}
+            )
 
     @app.post(
         "/predict",
@@ -245,7 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def predict(request: Request) -> Response:
         """Probability that the flight departs late, with its reasons and warnings."""
-        voo: FlightRequest = await _parse(request, FlightRequest)
+        voo: FlightRequest = await _parse(request, FLIGHT)
         service = state.require()
         try:
             answer, observation = service.answer_one(voo)
@@ -265,23 +270,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def predict_batch(request: Request) -> Response:
         """Several flights in one vectorised call; each bad flight gets its own error entry."""
         body = await request.body()
+        valid = True
         try:
             # The common case, every flight valid: validated in one pass straight from bytes.
-            valid: ValidBatch | None = ValidBatch.model_validate_json(body)
+            voos: list[Any] = VALID_BATCH.validate_json(body)["voos"]
         except ValidationError:
-            valid = None
-        lote: ValidBatch | BatchRequest = valid or _parse_bytes(body, BatchRequest)
-        if len(lote.voos) > settings.batch_max_flights:
+            valid = False
+            voos = _parse_bytes(body, _BATCH).voos
+        if len(voos) > settings.batch_max_flights:
             raise ApiError(
                 413,
                 BATCH_TOO_LARGE,
-                f"Lote com {len(lote.voos)} voos; o limite é {settings.batch_max_flights}.",
+                f"Lote com {len(voos)} voos; o limite é {settings.batch_max_flights}.",
                 [{"campo": "voos", "motivo": f"no máximo {settings.batch_max_flights} voos"}],
             )
         service = state.require()
-        if valid is not None:
-            return JSONResponse({"resultados": service.predict_requests(valid.voos)})
-        return JSONResponse({"resultados": service.predict_many(lote.voos)})
+        if valid:
+            return JSONResponse({"resultados": service.predict_requests(voos)})
+        return JSONResponse({"resultados": service.predict_many(voos)})
 
     @app.get("/health", response_model=HealthResponse, summary="Vivacidade (sem autenticação)")
     async def health() -> Response:
@@ -325,8 +331,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 routes=app.routes,
             )
             components = schema.setdefault("components", {})
-            _, defs = models_json_schema(
-                [(FlightRequest, "validation"), (BatchRequest, "validation")],
+            _, defs = TypeAdapter.json_schemas(
+                [("flight", "validation", FLIGHT), ("batch", "validation", _BATCH)],
                 ref_template="#/components/schemas/{model}",
             )
             components.setdefault("schemas", {}).update(defs["$defs"])

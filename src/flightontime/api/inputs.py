@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from flightontime.api.schemas import FlightRequest
-from flightontime.data.airports import Airport, haversine_m, resolve_airport
+from flightontime.api.schemas import Clima, FlightRequest
+from flightontime.data.airports import Airport, distance_m, resolve_airport
 from flightontime.data.schema import WEATHER_FIELDS
 from flightontime.features import FlightInputs, datetime_minutes
 
@@ -36,9 +37,20 @@ class ResolvedFlight:
     origin: Airport
     destination: Airport
     departure_local: datetime  # naive, local time at the origin
-    distance_m: float | None  # None: computed from the coordinates, vectorised
+    distance_m: float  # as given, or the great circle between the airports
     weather: tuple[float, ...] | None  # WEATHER_FIELDS order, NaN where not given
     avisos: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedBatch:
+    """The usable flights of a batch as model inputs (columns), with their warnings, and the
+    problems of the others; `positions` are the usable flights' indices in the request."""
+
+    positions: list[int]
+    inputs: FlightInputs
+    avisos: list[list[str]]
+    errors: dict[int, list[dict[str, str]]]
 
 
 @lru_cache(maxsize=512)
@@ -49,13 +61,18 @@ def _zone(key: str) -> ZoneInfo | None:
         return None
 
 
-def _weather_row(request: FlightRequest) -> tuple[float, ...] | None:
-    if request.clima is None:
+def _weather_row(clima: Clima | None) -> tuple[float, ...] | None:
+    if not clima:
         return None
-    given = request.clima.model_dump(exclude_none=True)
-    if not given:
+    values: dict[str, float | None] = dict(clima)  # type: ignore[arg-type]
+    given = [values.get(name) for name in WEATHER_FIELDS]
+    if all(v is None for v in given):
         return None
-    return tuple(float(given.get(name, np.nan)) for name in WEATHER_FIELDS)
+    return tuple(math.nan if v is None else float(v) for v in given)
+
+
+WEATHER_IGNORED = "clima ignorado: este modelo foi treinado sem dados de clima"
+WEATHER_MISSING = "clima não informado: previsão só pelo horário, menos precisa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +82,11 @@ class _Route:
     airline: str
     origin: Airport
     destination: Airport
+    distance_m: float  # great circle, for flights sent without a distance
     avisos: tuple[str, ...]
+    # The warnings of the common case, a local departure time and no weather: a batch copies
+    # them instead of working them out flight by flight.
+    plain_avisos: tuple[str, ...]
 
 
 class Resolver:
@@ -88,6 +109,13 @@ class Resolver:
         if isinstance(found, list):
             raise InputError(found)
         return found
+
+    def _lookup(self, request: FlightRequest) -> _Route:
+        # The cache hit inline: a batch resolves a thousand flights per request.
+        route = self._routes.get((request["companhia"], request["origem"], request["destino"]))
+        if isinstance(route, _Route):
+            return route
+        return self._route(request["companhia"], request["origem"], request["destino"])
 
     def _resolve_route(
         self, companhia: str, origem: str, destino: str
@@ -125,16 +153,34 @@ class Resolver:
             )
         elif not bundle.knows_route(origin.icao, destination.icao):
             avisos.append(f"rota {origin.icao}-{destination.icao} nunca vista no treino")
-        return _Route(airline, origin, destination, tuple(avisos))
+        note = self._weather(None)[1]
+        return _Route(
+            airline,
+            origin,
+            destination,
+            distance_m(origin, destination),
+            tuple(avisos),
+            (*avisos, note) if note else tuple(avisos),
+        )
 
-    def resolve(self, request: FlightRequest) -> ResolvedFlight:
-        """Resolve codes and time; raise InputError naming every field that cannot be used."""
-        # The cache hit inline: a batch resolves a thousand flights per request.
-        route = self._routes.get((request.companhia, request.origem, request.destino))
-        if not isinstance(route, _Route):
-            route = self._route(request.companhia, request.origem, request.destino)
+    def _weather(self, clima: Clima | None) -> tuple[tuple[float, ...] | None, str | None]:
+        """The weather row the model gets (None: not given or not used) and the warning."""
+        weather = _weather_row(clima)
+        if weather is not None and not self.bundle.weather_fields:
+            return None, WEATHER_IGNORED
+        if weather is None and self.bundle.weather_fields:
+            return None, WEATHER_MISSING
+        return weather, None
+
+    def _flight(
+        self, route: _Route, request: FlightRequest
+    ) -> tuple[datetime, tuple[float, ...] | None, list[str]]:
+        """Local departure time, weather row and warnings of one flight on a resolved route."""
+        departure = request["data_partida"]
+        clima = request.get("clima")
+        if departure.tzinfo is None and not clima:
+            return departure, None, list(route.plain_avisos)
         avisos = list(route.avisos)
-        departure = request.data_partida
         if departure.tzinfo is not None:
             zone = _zone(route.origin.tz) if route.origin.tz else None
             if zone is None:
@@ -145,50 +191,100 @@ class Resolver:
                 departure = departure.replace(tzinfo=None)
             else:
                 departure = departure.astimezone(zone).replace(tzinfo=None)
+        weather, note = self._weather(clima)
+        if note:
+            avisos.append(note)
+        return departure, weather, avisos
 
-        weather = _weather_row(request)
-        if weather is not None and not self.bundle.weather_fields:
-            avisos.append("clima ignorado: este modelo foi treinado sem dados de clima")
-            weather = None
-        elif weather is None and self.bundle.weather_fields:
-            avisos.append("clima não informado: previsão só pelo horário, menos precisa")
-
+    def resolve(self, request: FlightRequest) -> ResolvedFlight:
+        """Resolve codes and time; raise InputError naming every field that cannot be used."""
+        route = self._lookup(request)
+        departure, weather, avisos = self._flight(route, request)
+        distance = request.get("distancia_m")
         return ResolvedFlight(
             route.airline,
             route.origin,
             route.destination,
             departure,
-            request.distancia_m,
+            route.distance_m if distance is None else distance,
             weather,
             avisos,
         )
 
+    def resolve_batch(self, requests: Sequence[FlightRequest | None]) -> ResolvedBatch:
+        """`resolve` for many flights straight into columns (None: a flight already refused)."""
+        positions: list[int] = []
+        routes: list[_Route] = []
+        departures: list[datetime] = []
+        distances: list[float | None] = []
+        avisos: list[list[str]] = []
+        weather: dict[int, tuple[float, ...]] = {}
+        errors: dict[int, list[dict[str, str]]] = {}
+        cached = self._routes
+        for i, request in enumerate(requests):
+            if request is None:
+                continue
+            route = cached.get((request["companhia"], request["origem"], request["destino"]))
+            if not isinstance(route, _Route):
+                try:
+                    route = self._route(request["companhia"], request["origem"], request["destino"])
+                except InputError as exc:
+                    errors[i] = exc.detalhes
+                    continue
+            departure, row, notes = self._flight(route, request)
+            if row is not None:
+                weather[len(positions)] = row
+            positions.append(i)
+            routes.append(route)
+            departures.append(departure)
+            distances.append(request.get("distancia_m"))
+            avisos.append(notes)
+        return ResolvedBatch(
+            positions, _columns(routes, departures, distances, weather), avisos, errors
+        )
+
+
+def _columns(
+    routes: Sequence[_Route],
+    departures: Sequence[datetime],
+    distances: Sequence[float | None],
+    weather: dict[int, tuple[float, ...]],
+) -> FlightInputs:
+    """Columnar model inputs from per-flight routes and values."""
+    n = len(routes)
+    rows = np.full((n, len(WEATHER_FIELDS)), np.nan, dtype=np.float64)
+    for i, row in weather.items():
+        rows[i] = row
+    minutes = np.fromiter(map(datetime_minutes, departures), dtype=np.int64, count=n)
+    return FlightInputs(
+        airline=np.array([r.airline for r in routes], dtype=object),
+        origin=np.array([r.origin.icao for r in routes], dtype=object),
+        destination=np.array([r.destination.icao for r in routes], dtype=object),
+        departure_local=minutes.astype("datetime64[m]"),
+        distance_m=np.fromiter(
+            (r.distance_m if d is None else d for r, d in zip(routes, distances, strict=True)),
+            dtype=np.float64,
+            count=n,
+        ),
+        weather=rows,
+    )
+
 
 def to_inputs(flights: Sequence[ResolvedFlight]) -> FlightInputs:
-    """Columnar model inputs for the flights (one vectorised distance computation)."""
+    """Columnar model inputs for resolved flights."""
     n = len(flights)
-    weather = np.full((n, len(WEATHER_FIELDS)), np.nan, dtype=np.float64)
+    rows = np.full((n, len(WEATHER_FIELDS)), np.nan, dtype=np.float64)
     for i, flight in enumerate(flights):
         if flight.weather is not None:
-            weather[i] = flight.weather
-    given = [f.distance_m for f in flights]
-    distance = np.array([np.nan if d is None else d for d in given], dtype=np.float64)
-    missing = [i for i, d in enumerate(given) if d is None]
-    if missing:
-        o = [flights[i].origin for i in missing]
-        d = [flights[i].destination for i in missing]
-        distance[missing] = haversine_m(
-            np.array([a.lat for a in o]),
-            np.array([a.lon for a in o]),
-            np.array([a.lat for a in d]),
-            np.array([a.lon for a in d]),
-        )
-    minutes = np.array([datetime_minutes(f.departure_local) for f in flights], dtype=np.int64)
+            rows[i] = flight.weather
+    minutes = np.fromiter(
+        (datetime_minutes(f.departure_local) for f in flights), dtype=np.int64, count=n
+    )
     return FlightInputs(
         airline=np.array([f.airline for f in flights], dtype=object),
         origin=np.array([f.origin.icao for f in flights], dtype=object),
         destination=np.array([f.destination.icao for f in flights], dtype=object),
         departure_local=minutes.astype("datetime64[m]"),
-        distance_m=distance,
-        weather=weather,
+        distance_m=np.array([f.distance_m for f in flights], dtype=np.float64),
+        weather=rows,
     )

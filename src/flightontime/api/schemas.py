@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, with_config
+from typing_extensions import TypedDict
 
 # The request the Java backend sends today; the docs' examples are this one and work as shown.
 CONTRACT_EXAMPLE: dict[str, Any] = {
@@ -23,23 +25,27 @@ MIN_YEAR, MAX_YEAR = 1950, 2100
 
 
 def _bounded(lo: float, hi: float, description: str) -> Any:
-    return Field(default=None, ge=lo, le=hi, allow_inf_nan=False, description=description)
+    return Field(ge=lo, le=hi, allow_inf_nan=False, description=description)
 
 
-class Clima(BaseModel):
+# Requests are TypedDicts, not models: pydantic-core validates them into plain dicts in half the
+# time it takes to build model instances (measured on a 1000-flight batch), and every check is
+# a declared constraint, so no Python runs per flight while validating.
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Clima(TypedDict, total=False):
     """Forecast at the origin for the departure hour, metric units; any subset."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    temperatura_c: float | None = _bounded(-90, 60, "Temperatura do ar, °C.")
-    ponto_orvalho_c: float | None = _bounded(-90, 60, "Ponto de orvalho, °C.")
-    umidade_pct: float | None = _bounded(0, 100, "Umidade relativa, %.")
-    vento_direcao_graus: float | None = _bounded(0, 360, "Direção do vento, graus.")
-    vento_kmh: float | None = _bounded(0, 450, "Velocidade do vento, km/h.")
-    rajada_kmh: float | None = _bounded(0, 450, "Rajada, km/h.")
-    precipitacao_mm: float | None = _bounded(0, 500, "Precipitação na hora, mm.")
-    pressao_hpa: float | None = _bounded(850, 1100, "Pressão ao nível do mar, hPa.")
-    visibilidade_km: float | None = _bounded(0, 100, "Visibilidade, km.")
+    temperatura_c: Annotated[float | None, _bounded(-90, 60, "Temperatura do ar, °C.")]
+    ponto_orvalho_c: Annotated[float | None, _bounded(-90, 60, "Ponto de orvalho, °C.")]
+    umidade_pct: Annotated[float | None, _bounded(0, 100, "Umidade relativa, %.")]
+    vento_direcao_graus: Annotated[float | None, _bounded(0, 360, "Direção do vento, graus.")]
+    vento_kmh: Annotated[float | None, _bounded(0, 450, "Velocidade do vento, km/h.")]
+    rajada_kmh: Annotated[float | None, _bounded(0, 450, "Rajada, km/h.")]
+    precipitacao_mm: Annotated[float | None, _bounded(0, 500, "Precipitação na hora, mm.")]
+    pressao_hpa: Annotated[float | None, _bounded(850, 1100, "Pressão ao nível do mar, hPa.")]
+    visibilidade_km: Annotated[float | None, _bounded(0, 100, "Visibilidade, km.")]
 
 
 AirportCode = Annotated[
@@ -50,53 +56,61 @@ AirportCode = Annotated[
     ),
 ]
 
-
-class FlightRequest(BaseModel):
-    """One flight to predict (the Java backend's request; extra fields are ignored)."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={"examples": [CONTRACT_EXAMPLE]},
-    )
-
-    companhia: str = Field(
-        pattern=r"^\s*[A-Za-z0-9]{2,3}\s*$",
-        description="Código ICAO (AZU) ou IATA (AD) da companhia aérea.",
-    )
-    origem: AirportCode
-    destino: AirportCode
-    data_partida: datetime = Field(
+# Strict: text only (a number would be read as a Unix timestamp) with a date and a time (a bare
+# date would become midnight); both more likely a client bug than a departure. The years bound
+# typos and keep time zone arithmetic in range (compared on the wall clock, offset or not).
+Departure = Annotated[
+    datetime,
+    Strict(),
+    Field(
+        ge=datetime(MIN_YEAR, 1, 1),
+        lt=datetime(MAX_YEAR + 1, 1, 1),
         description=(
             "Partida prevista, ISO 8601 (`2025-11-10T14:30:00`). Sem fuso: hora local do "
             "aeroporto de origem; com fuso (`-03:00`, `Z`): convertida para a hora local da origem."
         ),
-    )
-    distancia_m: float | None = Field(
-        default=None,
+    ),
+]
+
+
+Distance = Annotated[
+    float | None,
+    Field(
         gt=0,
         le=MAX_DISTANCE_M,
         allow_inf_nan=False,
         description="Distância em metros; calculada pelas coordenadas dos aeroportos se ausente.",
-    )
-    clima: Clima | None = Field(default=None, description="Previsão do tempo na origem (opcional).")
+    ),
+]
 
-    @field_validator("data_partida", mode="before")
-    @classmethod
-    def _date_and_time_as_text(cls, value: Any) -> Any:
-        # Numbers would be read as Unix timestamps and a bare date as midnight: both are
-        # more likely a client bug than a departure, so only text with a time is accepted.
-        if not isinstance(value, str):
-            raise ValueError("deve ser texto ISO 8601 com data e hora, ex. 2025-11-10T14:30:00")
-        if len(value.strip()) < 16:
-            raise ValueError("falta a hora: use data e hora, ex. 2025-11-10T14:30:00")
-        return value
 
-    @field_validator("data_partida")
-    @classmethod
-    def _plausible_year(cls, value: datetime) -> datetime:
-        if not MIN_YEAR <= value.year <= MAX_YEAR:
-            raise ValueError(f"ano fora de {MIN_YEAR}..{MAX_YEAR}")
-        return value
+@with_config(ConfigDict(extra="ignore", json_schema_extra={"examples": [CONTRACT_EXAMPLE]}))
+class FlightRequest(TypedDict):
+    """One flight to predict (the Java backend's request; extra fields are ignored)."""
+
+    companhia: Annotated[
+        str,
+        Field(
+            pattern=r"^\s*[A-Za-z0-9]{2,3}\s*$",
+            description="Código ICAO (AZU) ou IATA (AD) da companhia aérea.",
+        ),
+    ]
+    origem: AirportCode
+    destino: AirportCode
+    data_partida: Departure
+    distancia_m: NotRequired[Distance]
+    clima: NotRequired[
+        Annotated[Clima | None, Field(description="Previsão do tempo na origem (opcional).")]
+    ]
+
+
+FLIGHT = TypeAdapter(FlightRequest)
+
+
+def flight_from_values(data: Any) -> FlightRequest:
+    """Validate a flight given as values parsed from JSON (a batch item, the CLI's options) by
+    the rules of a JSON body: strict fields read text as text, so the values go back to JSON."""
+    return FLIGHT.validate_json(json.dumps(data))
 
 
 class BatchRequest(BaseModel):
@@ -112,10 +126,13 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"voos": [CONTRACT_EXAMPLE]}]})
 
 
-class ValidBatch(BaseModel):
+class ValidBatch(TypedDict):
     """A batch whose every flight is valid (the fast path; not part of the public schema)."""
 
     voos: list[FlightRequest]
+
+
+VALID_BATCH = TypeAdapter(ValidBatch)
 
 
 class PredictionResponse(BaseModel):

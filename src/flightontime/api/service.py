@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from flightontime.api import metrics
 from flightontime.api.errors import INVALID_INPUT, error_body, pydantic_details
-from flightontime.api.inputs import InputError, ResolvedFlight, Resolver, to_inputs
-from flightontime.api.schemas import CONTRACT_EXAMPLE, FlightRequest
-from flightontime.data.airports import haversine_m
+from flightontime.api.inputs import ResolvedBatch, Resolver
+from flightontime.api.schemas import CONTRACT_EXAMPLE, FlightRequest, flight_from_values
 from flightontime.model.bundle import Bundle
 
 LATE, ON_TIME = "Atrasado", "Pontual"
-_FLIGHTS = TypeAdapter(list[FlightRequest])
 
 # Manifest keys never shown by GET /model, at any depth (a bundle should not hold any, but a
 # training run could record its environment).
@@ -51,7 +49,6 @@ class Service:
         self.threshold_keys = tuple(str(t) for t in bundle.thresholds)
         self.manifest = public_manifest(bundle.manifest)
         self.resolver = Resolver(bundle)
-        self._distances: dict[tuple[str, str], float] = {}
 
     @classmethod
     def load(cls, path: Path, decision_threshold: float | None = None) -> Service:
@@ -62,7 +59,7 @@ class Service:
 
     def self_test(self) -> None:
         """One canned prediction through the whole path; raises if the answer is not sane."""
-        answer = self.predict_one(FlightRequest.model_validate(CONTRACT_EXAMPLE), record=False)
+        answer = self.predict_one(flight_from_values(CONTRACT_EXAMPLE), record=False)
         probabilities = list(answer["probabilidades"].values())
         if not all(0.0 <= p <= 1.0 for p in probabilities) or probabilities != sorted(
             probabilities, reverse=True
@@ -80,16 +77,13 @@ class Service:
         """`predict_one`, with its metrics left to record (the API does it after answering)."""
         flight = self.resolver.resolve(request)
         # One flight goes straight to the bundle's one-row path (plain values, no arrays).
-        distance = flight.distance_m
-        if distance is None:
-            distance = self._distance(flight)
         start = time.perf_counter()
         prediction = self.bundle.predict_row(
             flight.airline,
             flight.origin.icao,
             flight.destination.icao,
             flight.departure_local,
-            distance,
+            flight.distance_m,
             flight.weather,
         )
         elapsed = time.perf_counter() - start
@@ -97,7 +91,7 @@ class Service:
         late = primary >= self.threshold
         cancellation = prediction.cancellation
         answer = self._answer(
-            flight,
+            flight.avisos,
             [round4(p) for p in prediction.probabilities],
             late,
             None if cancellation is None else round4(cancellation),
@@ -105,40 +99,19 @@ class Service:
         )
         return answer, Observation(elapsed, late, primary)
 
-    def _distance(self, flight: ResolvedFlight) -> float:
-        """Great-circle distance of the flight's airports (memoised, bounded)."""
-        o, d = flight.origin, flight.destination
-        key = (o.icao, d.icao)
-        found = self._distances.get(key)
-        if found is None:
-            found = float(haversine_m(o.lat, o.lon, d.lat, d.lon))
-            if len(self._distances) >= 8192:
-                self._distances.clear()
-            self._distances[key] = found
-        return found
-
     def predict_many(self, items: Sequence[Any]) -> list[dict[str, Any]]:
         """Answers for a batch of raw items, in order; a bad flight becomes its own error entry."""
         results: list[dict[str, Any] | None] = [None] * len(items)
-        # One pydantic call for the whole list; its errors say which items failed.
-        requests: list[FlightRequest | None]
-        try:
-            requests = list(_FLIGHTS.validate_python(items))
-        except ValidationError as exc:
-            errors: dict[int, list[Any]] = {}
-            for err in exc.errors():
-                errors.setdefault(int(err["loc"][0]), []).append(
-                    {**err, "loc": tuple(err["loc"][1:])}
+        # The fallback of a batch with bad flights: each one validated on its own.
+        requests: list[FlightRequest | None] = []
+        for i, item in enumerate(items):
+            try:
+                requests.append(flight_from_values(item))
+            except ValidationError as exc:
+                requests.append(None)
+                results[i] = error_body(
+                    INVALID_INPUT, "Voo inválido.", pydantic_details(exc.errors(), 0)
                 )
-            requests = []
-            for i, item in enumerate(items):
-                if i in errors:
-                    requests.append(None)
-                    results[i] = error_body(
-                        INVALID_INPUT, "Voo inválido.", pydantic_details(errors[i], 0)
-                    )
-                else:
-                    requests.append(FlightRequest.model_validate(item))
         return self._resolve_and_predict(requests, results)
 
     def predict_requests(self, requests: Sequence[FlightRequest]) -> list[dict[str, Any]]:
@@ -150,27 +123,19 @@ class Service:
         requests: Sequence[FlightRequest | None],
         results: list[dict[str, Any] | None],
     ) -> list[dict[str, Any]]:
-        good: list[ResolvedFlight] = []
-        positions: list[int] = []
-        resolve = self.resolver.resolve
-        for i, request in enumerate(requests):
-            if request is None:
-                continue
-            try:
-                good.append(resolve(request))
-                positions.append(i)
-            except InputError as exc:
-                results[i] = error_body(INVALID_INPUT, "Voo inválido.", exc.detalhes)
-        if good:
-            for i, answer in zip(positions, self._predict(good), strict=True):
+        batch = self.resolver.resolve_batch(requests)
+        for i, detalhes in batch.errors.items():
+            results[i] = error_body(INVALID_INPUT, "Voo inválido.", detalhes)
+        if batch.positions:
+            for i, answer in zip(batch.positions, self._predict(batch), strict=True):
                 results[i] = answer
         return [r for r in results if r is not None]
 
-    def _predict(self, flights: Sequence[ResolvedFlight]) -> list[dict[str, Any]]:
-        """Answers for resolved flights, computed as one vectorised batch."""
-        inputs = to_inputs(flights)
+    def _predict(self, batch: ResolvedBatch) -> list[dict[str, Any]]:
+        """Answers for a batch's usable flights, computed as one vectorised batch."""
+        n = len(batch.positions)
         start = time.perf_counter()
-        prediction = self.bundle.predict(inputs, explain=True)
+        prediction = self.bundle.predict(batch.inputs, explain=True)
         elapsed = time.perf_counter() - start
         probabilities = prediction.probabilities
         late = probabilities[:, 0] >= self.threshold
@@ -178,32 +143,30 @@ class Service:
         metrics.INFERENCE_BATCH.observe(elapsed)
         if n_late:
             metrics.PREDICTED_LATE.inc(n_late)
-        if len(flights) - n_late:
-            metrics.PREDICTED_ON_TIME.inc(len(flights) - n_late)
+        if n - n_late:
+            metrics.PREDICTED_ON_TIME.inc(n - n_late)
         metrics.observe_probabilities(probabilities[:, 0])
         # numpy's rounding here is round4's, vectorised (the same IEEE operations).
         rounded = np.round(probabilities, 4).tolist()
-        late_list = late.tolist()
         cancellation = (
             np.round(prediction.cancellation, 4).tolist()
             if prediction.cancellation is not None
-            else None
+            else [None] * n
         )
-        n = len(flights)
         return list(
             map(
                 self._answer,
-                flights,
+                batch.avisos,
                 rounded,
-                late_list,
-                cancellation if cancellation is not None else [None] * n,
+                late.tolist(),
+                cancellation,
                 prediction.factors if prediction.factors is not None else [[]] * n,
             )
         )
 
     def _answer(
         self,
-        flight: ResolvedFlight,
+        avisos: list[str],
         probabilities: list[float],
         late: bool,
         cancellation: float | None,
@@ -220,7 +183,7 @@ class Service:
             "probabilidade_cancelamento": cancellation,
             "versao_modelo": self.version,
             "fatores": factors[:3],
-            "avisos": flight.avisos,
+            "avisos": avisos,
         }
 
 

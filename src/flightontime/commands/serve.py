@@ -146,7 +146,7 @@ def predict(
 
     from flightontime.api.errors import INVALID_INPUT, error_body, pydantic_details
     from flightontime.api.inputs import InputError
-    from flightontime.api.schemas import FlightRequest
+    from flightontime.api.schemas import flight_from_values
     from flightontime.api.service import Service
 
     settings = get_settings()
@@ -161,7 +161,7 @@ def predict(
     try:
         if clima is not None:
             payload["clima"] = orjson.loads(clima)
-        request = FlightRequest.model_validate(payload)
+        request = flight_from_values(payload)
     except orjson.JSONDecodeError as exc:
         typer.echo(f"error: --clima is not JSON: {exc}", err=True)
         raise typer.Exit(2) from None
