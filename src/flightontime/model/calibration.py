@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -54,33 +55,49 @@ class Calibrator:
     def apply_one(self, p: float) -> float:
         """The calibrated probability for one raw probability.
 
-        This is the definition, in plain floats: `apply` maps it over an array, so a flight
-        gets the same number alone and in a batch (numpy's vectorised log and tanh may round
-        differently from the C library's), and a single request pays no numpy call.
+        Plain floats and the C library's log and tanh (numpy's vectorised ones may round
+        differently): `apply` maps the same function over an array, so a flight gets the same
+        number alone and in a batch, and a single request pays no numpy call.
         """
-        if self.method == "none":
-            return p
+        return self._one(p)
+
+    @cached_property
+    def _one(self) -> Callable[[float], float]:
+        # The method's formula with its parameters bound: no dispatch per value.
         if self.method == "platt":
-            q = min(max(p, _EPS), 1.0 - _EPS)
-            z = self.a * (math.log(q) - math.log1p(-q)) + self.b
-            return 0.5 * (1.0 + math.tanh(0.5 * z))  # tanh form: no overflow for large |z|
-        # Isotonic: linear between the knots, flat beyond them (np.interp's rule).
-        x, y = self.x, self.y
-        if p != p:  # NaN stays NaN
-            return p
-        if p <= x[0]:
-            return y[0]
-        if p >= x[-1]:
-            return y[-1]
-        j = bisect_right(x, p) - 1  # x[j] <= p < x[j + 1]
-        return y[j] + (p - x[j]) * (y[j + 1] - y[j]) / (x[j + 1] - x[j])
+            a, b, log, log1p, tanh = self.a, self.b, math.log, math.log1p, math.tanh
+            lo, hi = _EPS, 1.0 - _EPS
+
+            def platt(p: float) -> float:
+                q = lo if p < lo else hi if p > hi else p  # NaN stays NaN
+                # tanh form: no overflow for large |z|.
+                return 0.5 * (1.0 + tanh(0.5 * (a * (log(q) - log1p(-q)) + b)))
+
+            return platt
+        if self.method == "isotonic":
+            x, y = self.x, self.y
+            first = len(x) - 1
+
+            def isotonic(p: float) -> float:
+                # Linear between the knots, flat beyond them (np.interp's rule).
+                if p != p:  # NaN stays NaN
+                    return p
+                if p <= x[0]:
+                    return y[0]
+                if p >= x[first]:
+                    return y[first]
+                j = bisect_right(x, p) - 1  # x[j] <= p < x[j + 1]
+                return y[j] + (p - x[j]) * (y[j + 1] - y[j]) / (x[j + 1] - x[j])
+
+            return isotonic
+        return lambda p: p
 
     def apply(self, p: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for raw probabilities `p` (any shape): `apply_one` each."""
         values = np.asarray(p, dtype=np.float64)
         if self.method == "none":
             return values
-        out = np.fromiter(map(self.apply_one, values.ravel().tolist()), np.float64, values.size)
+        out = np.fromiter(map(self._one, values.ravel().tolist()), np.float64, values.size)
         return out.reshape(values.shape)
 
     def to_dict(self) -> dict[str, Any]:
