@@ -182,7 +182,7 @@ class Service:
             "probabilidades": dict(zip(self.threshold_keys, probabilities, strict=False)),
             "probabilidade_cancelamento": cancellation,
             "versao_modelo": self.version,
-            "fatores": factors[:3],
+            "fatores": factors,  # at most three, strongest first
             "avisos": avisos,
         }
 

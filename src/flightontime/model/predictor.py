@@ -134,11 +134,6 @@ class LeafPaths:
                     stack.append((child, step))
         return cls(paths, leaf_value, len(trees), max_leaves)
 
-    def rows(self, leaves: np.ndarray) -> np.ndarray:
-        """Table rows of leaf indices `leaves` (..., n_trees), as int64."""
-        offsets = np.arange(self.n_trees, dtype=np.int64) * self.max_leaves
-        return np.asarray(leaves).astype(np.int64) + offsets
-
 
 class PathExplainer:
     """Batches: the primary model's leaves, then factors and raw score from one sparse product."""
@@ -149,16 +144,23 @@ class PathExplainer:
         self._leaf_paths = leaf_paths
         # One row per leaf: its contributions per group, then its output; one product, both.
         self._table = np.ascontiguousarray(np.hstack([grouped, leaf_paths.leaf_value[:, None]]))
+        self._offsets = (np.arange(leaf_paths.n_trees) * leaf_paths.max_leaves).astype(np.int32)
 
     def explain(self, x: np.ndarray, num_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(n, n_groups) contributions per group and the (n,) raw scores of rows `x`."""
         n, n_trees = x.shape[0], self._leaf_paths.n_trees
         leaves = self._booster.predict(x, pred_leaf=True, num_threads=num_threads)
-        columns = self._leaf_paths.rows(np.asarray(leaves).reshape(n, n_trees)).ravel()
+        # int32 columns and indptr (scipy's own index type for this size: no conversion).
+        columns = np.asarray(leaves).reshape(n, n_trees).astype(np.int32)
+        columns += self._offsets
         # A one-hot (n x leaves) matrix times the table: scipy adds each row's leaves in tree
         # order, like LightGBM, at a third of the cost of a numpy gather per tree.
         one_hot = csr_matrix(
-            (np.ones(columns.size), columns, np.arange(0, columns.size + 1, n_trees)),
+            (
+                np.ones(columns.size),
+                columns.ravel(),
+                np.arange(0, columns.size + 1, n_trees, dtype=np.int32),
+            ),
             shape=(n, self._table.shape[0]),
         )
         summed = np.asarray(one_hot @ self._table)
