@@ -173,15 +173,15 @@ class PathExplainer:
 
 
 class RowScorer:
-    """One flight: every model of the bundle in one LightGBM call, then one sparse row sum.
+    """One flight: every model of the bundle in one LightGBM call, then two sparse row sums.
 
     The models are merged into one booster (LightGBM's own `LGBM_BoosterMerge`, trees copied in
-    order), so a single fast-path call gives the leaf of every tree. A table with a row per leaf
-    holds the primary model's contributions per group and, in its model's column, the leaf's
-    output; summed down the reached rows it gives the factors and every model's raw score (each
-    added in tree order, LightGBM's sum, bit for bit). On a cold request (caches taken by the
-    rest of the server since the last one) every call into LightGBM or numpy costs several
-    microseconds whatever it computes: one of each, instead of one per model, is the saving.
+    order), so a single fast-path call gives the leaf of every tree. Tables with a row per leaf
+    hold the primary model's contributions per group and output, and the other models' outputs;
+    summed down the reached rows they give the factors and every model's raw score (each added
+    in tree order, LightGBM's sum, bit for bit). On a cold request (caches taken by the rest of
+    the server since the last one) every call into LightGBM or numpy costs several microseconds
+    whatever it computes, and every cache line read counts: few calls, narrow rows.
     """
 
     def __init__(
@@ -199,41 +199,59 @@ class RowScorer:
         max_leaves = max(p.max_leaves for p in leaf_paths)
         n_trees = sum(p.n_trees for p in leaf_paths)
         n_groups = grouped.shape[1]
-        table = np.zeros((n_trees * max_leaves, n_groups + len(boosters)), dtype=np.float64)
-        first = 0
-        for k, p in enumerate(leaf_paths):
-            # Leaf j of the merged tree t is row t * max_leaves + j: re-pad each model's rows.
+        # Two tables, so that a request reads only what it sums: the primary model's leaves
+        # (contributions per group, then the output) and the other models' leaves (an output
+        # in its model's column, zeros elsewhere: adding zeros keeps every sum LightGBM's).
+        # Leaf j of the merged tree t is row t * max_leaves + j of its model's table.
+        first = leaf_paths[0]
+        primary = np.zeros((first.n_trees * max_leaves, n_groups + 1), dtype=np.float64)
+        local = np.arange(first.n_trees * first.max_leaves)
+        rows = local // first.max_leaves * max_leaves + local % first.max_leaves
+        primary[rows, :n_groups] = grouped
+        primary[rows, n_groups] = first.leaf_value
+        others = np.zeros(((n_trees - first.n_trees) * max_leaves, len(boosters) - 1))
+        start = 0
+        for k, p in enumerate(leaf_paths[1:]):
             local = np.arange(p.n_trees * p.max_leaves)
-            rows = (first + local // p.max_leaves) * max_leaves + local % p.max_leaves
-            if k == 0:
-                table[rows, :n_groups] = grouped
-            table[rows, n_groups + k] = p.leaf_value
-            first += p.n_trees
-        self._table = table
+            rows = (start + local // p.max_leaves) * max_leaves + local % p.max_leaves
+            others[rows, k] = p.leaf_value
+            start += p.n_trees
         self._n_groups = n_groups
-        self._offsets = (np.arange(n_trees) * max_leaves).astype(np.int32)
+        offsets = (np.arange(n_trees) * max_leaves).astype(np.int32)
+        offsets[first.n_trees :] -= first.n_trees * max_leaves
+        self._offsets = offsets
         self._rows = np.empty(n_trees, dtype=np.int32)
         self._leaves = FastRowPredictor(merged, n_features, PREDICT_LEAF_INDEX, n_trees)
-        # The reached rows as a one-row sparse matrix for scipy's own kernel (the batch path's
+        # The reached rows as one-row sparse matrices for scipy's own kernel (the batch path's
         # product, called directly): no temporary copy of the rows, added in tree order.
-        self._flat = table.ravel()
-        self._indptr = np.array([0, n_trees], dtype=np.int32)
-        self._ones = np.ones(n_trees)
-        self._sum = np.zeros(table.shape[1])
+        spans = ((0, first.n_trees), (first.n_trees, n_trees))
+        self._parts = tuple(
+            (
+                table.ravel(),
+                table.shape,
+                self._rows[lo:hi],
+                np.array([0, hi - lo], dtype=np.int32),
+                np.ones(hi - lo),
+                np.zeros(table.shape[1]),
+            )
+            for table, (lo, hi) in zip((primary, others), spans, strict=True)
+            if hi > lo
+        )
 
     def score(self, row_ptr: ctypes.c_void_p) -> tuple[list[float], list[float]]:
         """Contributions per group and raw score per model for the float64 row at `row_ptr`
         (one thread; the caller holds a lock over the row buffer)."""
         self._leaves.run(row_ptr)
         np.add(self._offsets, self._leaves.out, out=self._rows, casting="unsafe")
-        summed: list[float]
-        if _csr_matvecs is not None:
-            total = self._sum
-            total.fill(0.0)
-            rows, cols = self._table.shape
-            _csr_matvecs(1, rows, cols, self._indptr, self._rows, self._ones, self._flat, total)
-            summed = total.tolist()
-        else:
-            # Column sums added row by row, in tree order (einsum's loop runs across columns).
-            summed = np.einsum("ij->j", self._table.take(self._rows, axis=0)).tolist()
+        summed: list[float] = []
+        for flat, (n_rows, n_cols), rows, indptr, ones, total in self._parts:
+            if _csr_matvecs is not None:
+                total.fill(0.0)
+                _csr_matvecs(1, n_rows, n_cols, indptr, rows, ones, flat, total)
+                summed += total.tolist()
+            else:
+                # Column sums added row by row, in tree order (einsum's loop runs across
+                # columns, not down them).
+                table = flat.reshape(n_rows, n_cols)
+                summed += np.einsum("ij->j", table.take(rows, axis=0)).tolist()
         return summed[: self._n_groups], summed[self._n_groups :]
