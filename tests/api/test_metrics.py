@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,7 +54,13 @@ def test_metrics_are_summed_over_workers(two_workers: Server) -> None:
         anonymous.get("/health")
         anonymous.get("/ready")
 
-    s = _samples(two_workers)
+    # Single predictions reach the metrics in bulk, at most a second after their answer (the
+    # worker that answers the scrape flushes its own first; the other one on its timer).
+    deadline = time.monotonic() + 10
+    single = ("flightontime_inference_seconds_count", frozenset({("kind", "single")}))
+    while (s := _samples(two_workers)).get(single, 0.0) < N:
+        assert time.monotonic() < deadline, "single predictions never reached /metrics"
+        time.sleep(0.2)
 
     def value(name: str, **labels: str) -> float:
         return s.get((name, frozenset(labels.items())), 0.0)

@@ -36,3 +36,37 @@ def test_observe_probabilities_matches_observe() -> None:
     delta = [str(float(a) - float(b)) for a, b in zip(after, before, strict=True)]
     expected = _lines(generate_latest(registry).decode(), "ref")
     assert [round(float(x), 6) for x in delta] == [round(float(x), 6) for x in expected]
+
+
+def test_pending_predictions_flush_adds_what_record_would() -> None:
+    from flightontime.api.service import Observation
+
+    def snapshot() -> dict[str, float]:
+        text = generate_latest(metrics.REGISTRY).decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(
+                (
+                    "flightontime_predictions_total",
+                    'flightontime_inference_seconds_count{kind="single"}',
+                    'flightontime_inference_seconds_bucket{kind="single",le="0.001"}',
+                    'flightontime_prediction_probability_bucket{le="0.5"}',
+                    "flightontime_prediction_probability_count",
+                )
+            ):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    observations = [Observation(0.0002 * (i % 9), i % 3 == 0, (i % 20) / 20) for i in range(40)]
+    start = snapshot()
+    for o in observations:
+        o.record()
+    direct = snapshot()
+    for o in observations:
+        o.record_soon()
+    assert snapshot() == direct  # nothing added before the flush
+    metrics.PENDING.flush()
+    bulk = snapshot()
+    added_in_bulk = {k: bulk[k] - direct[k] for k in bulk}
+    assert added_in_bulk == {k: direct[k] - start.get(k, 0.0) for k in direct}

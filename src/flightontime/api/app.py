@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter, ValidationError
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -54,6 +53,9 @@ try:
     __version__ = version("flightontime")
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
+
+# Single predictions reach the metrics in bulk this often (see metrics.PendingPredictions).
+METRICS_FLUSH_S = 1.0
 
 # Routes that need a token; probes, metrics and docs do not.
 PROTECTED_PATHS = frozenset({"/predict", "/predict/batch", "/model", "/_bench/echo"})
@@ -208,10 +210,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loader = asyncio.create_task(_load_when_present(state, settings))
+        flusher = asyncio.create_task(metrics.PENDING.flush_every(METRICS_FLUSH_S))
         try:
             yield
         finally:
             loader.cancel()
+            flusher.cancel()
+            metrics.PENDING.flush()
             metrics.mark_worker_exit()
 
     app = FastAPI(
@@ -256,9 +261,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             answer, observation = service.answer_one(voo)
         except InputError as exc:
             raise ApiError(422, INVALID_INPUT, "Voo inválido.", exc.detalhes) from None
-        # Metrics once the answer is on its way: five shared-memory writes the caller need
+        # Its metrics go in with the next bulk update: shared-memory writes the caller need
         # not wait for.
-        return JSONResponse(answer, background=BackgroundTask(observation.record_later))
+        observation.record_soon()
+        return JSONResponse(answer)
 
     @app.post(
         "/predict/batch",
@@ -318,6 +324,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         """Prometheus exposition, summed over all workers."""
+        metrics.PENDING.flush()  # this worker's latest; the others' are at most a second old
         content, content_type = metrics.exposition()
         return Response(content, media_type=content_type)
 

@@ -6,6 +6,7 @@ be in the environment then (`flightontime serve` sets it before importing this m
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -71,15 +72,15 @@ INFERENCE_SINGLE = INFERENCE_SECONDS.labels(kind="single")
 INFERENCE_BATCH = INFERENCE_SECONDS.labels(kind="batch")
 
 
-def observe_probabilities(values: np.ndarray[Any, Any]) -> None:
-    """Add many predicted probabilities to their histogram with one increment per bucket."""
-    hist = PREDICTION_PROBABILITY
+def observe_many(hist: Any, values: np.ndarray[Any, Any]) -> None:
+    """Add many values to an (unlabelled or labelled child) histogram, one increment per
+    bucket; NaN and infinities are left out."""
     bounds = getattr(hist, "_upper_bounds", None)
     buckets = getattr(hist, "_buckets", None)
     total = getattr(hist, "_sum", None)
     finite = values[np.isfinite(values)]
     if bounds is None or buckets is None or total is None or len(finite) < 8:
-        # Small batches (and any prometheus_client without these internals): the public way.
+        # Few values (and any prometheus_client without these internals): the public way.
         for value in finite.tolist():
             hist.observe(value)
         return
@@ -90,6 +91,56 @@ def observe_probabilities(values: np.ndarray[Any, Any]) -> None:
         if count:
             buckets[i].inc(count)
     total.inc(float(finite.sum()))
+
+
+def observe_probabilities(values: np.ndarray[Any, Any]) -> None:
+    """Add many predicted probabilities to their histogram."""
+    observe_many(PREDICTION_PROBABILITY, values)
+
+
+class PendingPredictions:
+    """The metrics of single predictions, kept in memory and added in bulk by `flush`.
+
+    A request appends three numbers; the shared-memory writes (six per prediction in
+    multiprocess mode, a tenth of a request's work) happen once a second for all of them, from
+    the event loop (`flush_every`), before each scrape this worker answers, and at shutdown.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._items: list[tuple[float, bool, float]] = []
+        self._limit = limit
+
+    def add(self, inference_s: float, late: bool, probability: float) -> None:
+        """Remember one prediction (flushed at once if the backlog reaches its limit)."""
+        self._items.append((inference_s, late, probability))
+        if len(self._items) >= self._limit:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add everything remembered to the Prometheus metrics."""
+        items, self._items = self._items, []
+        if not items:
+            return
+        seconds, late, probability = (np.asarray(column) for column in zip(*items, strict=True))
+        n_late = int(late.sum())
+        if n_late:
+            PREDICTED_LATE.inc(n_late)
+        if len(items) - n_late:
+            PREDICTED_ON_TIME.inc(len(items) - n_late)
+        observe_many(INFERENCE_SINGLE, seconds.astype(np.float64))
+        observe_probabilities(probability.astype(np.float64))
+
+    async def flush_every(self, interval_s: float) -> None:
+        """Flush every `interval_s` seconds until cancelled (then once more)."""
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                self.flush()
+        finally:
+            self.flush()
+
+
+PENDING = PendingPredictions()
 
 
 def multiprocess_mode() -> bool:

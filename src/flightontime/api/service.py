@@ -196,14 +196,14 @@ class Observation:
     probability: float
 
     def record(self) -> None:
-        """Add it to the Prometheus metrics."""
+        """Add it to the Prometheus metrics now."""
         metrics.INFERENCE_SINGLE.observe(self.inference_s)
         (metrics.PREDICTED_LATE if self.late else metrics.PREDICTED_ON_TIME).inc()
         metrics.PREDICTION_PROBABILITY.observe(self.probability)
 
-    async def record_later(self) -> None:
-        """`record` as a response's background task (after the answer has been sent)."""
-        self.record()
+    def record_soon(self) -> None:
+        """Add it with the next bulk update (`metrics.PENDING`, at most a second away)."""
+        metrics.PENDING.add(self.inference_s, self.late, self.probability)
 
 
 def round4(p: float) -> float:
