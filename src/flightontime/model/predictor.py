@@ -155,8 +155,8 @@ class PathExplainer:
         """(n, n_groups) contributions per group and the (n,) raw scores of rows `x`."""
         n, n_trees = x.shape[0], self._leaf_paths.n_trees
         leaves = self._booster.predict(x, pred_leaf=True, num_threads=num_threads)
-        # int32 columns and indptr (scipy's own index type for this size: no conversion).
-        columns = np.asarray(leaves).reshape(n, n_trees).astype(np.int32)
+        # int32 columns (what LightGBM returns) and indptr: scipy's own index type here.
+        columns = np.asarray(leaves).reshape(n, n_trees).astype(np.int32, copy=False)
         columns += self._offsets
         # A one-hot (n x leaves) matrix times the table: scipy adds each row's leaves in tree
         # order, like LightGBM, at a third of the cost of a numpy gather per tree.
