@@ -1,7 +1,8 @@
 """Serving benchmark on loopback: floors, /predict, /predict/batch and the original way.
 
 One run prints, side by side, requests/s and p50/p95/p99 latency of:
-  - the in-process floor: Bundle.predict on one row and on a 1000-row batch (no HTTP);
+  - the in-process floor: Bundle.predict on one row and on a 1000-row batch, and a 1000-flight
+    batch request's whole work without HTTP (validation to JSON);
   - the HTTP floor: POST /_bench/echo, same server, middlewares, auth and request schema as
     /predict but no model work;
   - POST /predict at concurrency 1 and 16, POST /predict/batch with 1000 flights;
@@ -124,35 +125,49 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def in_process(model_dir: Path, seconds: float) -> tuple[Row, Row, float]:
-    """Bundle.predict on one row and on 1000 rows, timed in this process."""
+def in_process(model_dir: Path, seconds: float) -> tuple[list[Row], float]:
+    """Bundle.predict on one row and on 1000 rows, and a 1000-flight batch request's whole work
+    without HTTP (validation, resolution, prediction, JSON), timed in this process."""
+    import orjson
+
     from flightontime.api.inputs import Resolver, to_inputs
-    from flightontime.api.schemas import flight_from_values
+    from flightontime.api.schemas import VALID_BATCH, flight_from_values
+    from flightontime.api.service import Service
     from flightontime.model.bundle import Bundle
 
     bundle = Bundle.load(model_dir)
     resolve = Resolver(bundle).resolve
     one = to_inputs([resolve(flight_from_values(CONTRACT))])
     many = to_inputs([resolve(flight_from_values(f)) for f in batch_flights(1000)])
+    service = Service(bundle)
+    body = json.dumps({"voos": batch_flights(1000)}).encode()
+
+    def whole_batch() -> bytes:
+        voos = VALID_BATCH.validate_json(body)["voos"]
+        return orjson.dumps({"resultados": service.predict_requests(voos)})
+
+    scenarios = [
+        ("in-process Bundle.predict, 1 row", lambda: bundle.predict(one, explain=True), 1),
+        ("in-process Bundle.predict, 1000 rows", lambda: bundle.predict(many, explain=True), 1000),
+        ("in-process batch request without HTTP, 1000", whole_batch, 1000),
+    ]
     rows = []
-    per_flight_us = 0.0
-    for name, inputs, n in (("in-process Bundle.predict, 1 row", one, 1), ("", many, 1000)):
+    whole_us = 0.0
+    for name, run, n in scenarios:
         for _ in range(20):
-            bundle.predict(inputs, explain=True)
+            run()
         times: list[float] = []
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             t0 = time.perf_counter()
-            bundle.predict(inputs, explain=True)
+            run()
             times.append(time.perf_counter() - t0)
         q = statistics.quantiles(times, n=100)
-        label = name or "in-process Bundle.predict, 1000 rows"
         rows.append(
-            Row(label, len(times) / sum(times), q[49] * 1e3, q[94] * 1e3, q[98] * 1e3, f"n={n}")
+            Row(name, len(times) / sum(times), q[49] * 1e3, q[94] * 1e3, q[98] * 1e3, f"n={n}")
         )
-        if n == 1000:
-            per_flight_us = q[49] * 1e6 / 1000
-    return rows[0], rows[1], per_flight_us
+        whole_us = q[49] * 1e6 / n
+    return rows, whole_us
 
 
 def run_wrk(
@@ -255,8 +270,7 @@ def main() -> int:
     contract = json.dumps(CONTRACT).encode()
     batch = json.dumps({"voos": batch_flights(1000)}).encode()
 
-    single, thousand, in_proc_us = in_process(args.model, min(args.duration, 3.0))
-    rows = [single, thousand]
+    rows, in_proc_us = in_process(args.model, min(args.duration, 3.0))
 
     port = free_port()
     service = start_service(args.model, port, args.workers)
@@ -313,7 +327,7 @@ def main() -> int:
     pairs = zip(runs[scenarios[2][0]], runs[scenarios[0][0]], strict=True)
     p50_ratio = statistics.median(p["p50_us"] / f["p50_us"] for p, f in pairs)
     per_flight = statistics.median(b["p50_us"] / 1000 for b in runs[scenarios[4][0]])
-    predict16 = rows[5].rps
+    predict16 = next(r for r in rows if r.name == "POST /predict, c=16").rps
     shipped = next(
         r
         for r in rows
@@ -329,7 +343,7 @@ def main() -> int:
     print("-" * 72)
     for name, value, target, ok in checks:
         print(f"{name:<48} {value:>10.2f}  {target:<7} {'yes' if ok else 'NO'}")
-    print(f"(in-process batch: {in_proc_us:.1f} µs per flight)")
+    print(f"(the same batch request in process, without HTTP: {in_proc_us:.1f} µs per flight)")
     if args.workers != args.original_workers:
         same = next(
             r
