@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -39,7 +39,7 @@ class ResolvedFlight:
     departure_local: datetime  # naive, local time at the origin
     distance_m: float  # as given, or the great circle between the airports
     weather: tuple[float, ...] | None  # WEATHER_FIELDS order, NaN where not given
-    avisos: list[str] = field(default_factory=list)
+    avisos: Sequence[str] = ()  # a route's shared tuple in the common case: never mutated
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class ResolvedBatch:
 
     positions: list[int]
     inputs: FlightInputs
-    avisos: list[list[str]]
+    avisos: list[Sequence[str]]
     errors: dict[int, list[dict[str, str]]]
 
 
@@ -174,12 +174,12 @@ class Resolver:
 
     def _flight(
         self, route: _Route, request: FlightRequest
-    ) -> tuple[datetime, tuple[float, ...] | None, list[str]]:
+    ) -> tuple[datetime, tuple[float, ...] | None, Sequence[str]]:
         """Local departure time, weather row and warnings of one flight on a resolved route."""
         departure = request["data_partida"]
         clima = request.get("clima")
         if departure.tzinfo is None and not clima:
-            return departure, None, list(route.plain_avisos)
+            return departure, None, route.plain_avisos
         avisos = list(route.avisos)
         if departure.tzinfo is not None:
             zone = _zone(route.origin.tz) if route.origin.tz else None
@@ -217,7 +217,7 @@ class Resolver:
         routes: list[_Route] = []
         departures: list[datetime] = []
         distances: list[float | None] = []
-        avisos: list[list[str]] = []
+        avisos: list[Sequence[str]] = []
         weather: dict[int, tuple[float, ...]] = {}
         errors: dict[int, list[dict[str, str]]] = {}
         cached = self._routes

@@ -166,7 +166,7 @@ class Service:
 
     def _answer(
         self,
-        avisos: list[str],
+        avisos: Sequence[str],
         probabilities: list[float],
         late: bool,
         cancellation: float | None,
