@@ -111,7 +111,7 @@ class Resolver:
         return found
 
     def _lookup(self, request: FlightRequest) -> _Route:
-        # The cache hit inline: a batch resolves a thousand flights per request.
+        # The cache hit inline: it is what nearly every flight of a batch takes.
         route = self._routes.get((request["companhia"], request["origem"], request["destino"]))
         if isinstance(route, _Route):
             return route
@@ -220,17 +220,14 @@ class Resolver:
         avisos: list[Sequence[str]] = []
         weather: dict[int, tuple[float, ...]] = {}
         errors: dict[int, list[dict[str, str]]] = {}
-        cached = self._routes
         for i, request in enumerate(requests):
             if request is None:
                 continue
-            route = cached.get((request["companhia"], request["origem"], request["destino"]))
-            if not isinstance(route, _Route):
-                try:
-                    route = self._route(request["companhia"], request["origem"], request["destino"])
-                except InputError as exc:
-                    errors[i] = exc.detalhes
-                    continue
+            try:
+                route = self._lookup(request)
+            except InputError as exc:
+                errors[i] = exc.detalhes
+                continue
             departure, row, notes = self._flight(route, request)
             if row is not None:
                 weather[len(positions)] = row
