@@ -130,15 +130,15 @@ def in_process(model_dir: Path, seconds: float) -> tuple[list[Row], float]:
     without HTTP (validation, resolution, prediction, JSON), timed in this process."""
     import orjson
 
-    from flightontime.api.inputs import Resolver, to_inputs
+    from flightontime.api.inputs import Resolver
     from flightontime.api.schemas import VALID_BATCH, flight_from_values
     from flightontime.api.service import Service
     from flightontime.model.bundle import Bundle
 
     bundle = Bundle.load(model_dir)
-    resolve = Resolver(bundle).resolve
-    one = to_inputs([resolve(flight_from_values(CONTRACT))])
-    many = to_inputs([resolve(flight_from_values(f)) for f in batch_flights(1000)])
+    resolver = Resolver(bundle)
+    one = resolver.resolve_batch([flight_from_values(CONTRACT)]).inputs
+    many = resolver.resolve_batch([flight_from_values(f) for f in batch_flights(1000)]).inputs
     service = Service(bundle)
     body = json.dumps({"voos": batch_flights(1000)}).encode()
 

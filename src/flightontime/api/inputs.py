@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -64,7 +64,7 @@ def _zone(key: str) -> ZoneInfo | None:
 def _weather_row(clima: Clima | None) -> tuple[float, ...] | None:
     if not clima:
         return None
-    values: dict[str, float | None] = dict(clima)  # type: ignore[arg-type]
+    values = cast(Mapping[str, float | None], clima)
     given = [values.get(name) for name in WEATHER_FIELDS]
     if all(v is None for v in given):
         return None
@@ -263,25 +263,5 @@ def _columns(
             dtype=np.float64,
             count=n,
         ),
-        weather=rows,
-    )
-
-
-def to_inputs(flights: Sequence[ResolvedFlight]) -> FlightInputs:
-    """Columnar model inputs for resolved flights."""
-    n = len(flights)
-    rows = np.full((n, len(WEATHER_FIELDS)), np.nan, dtype=np.float64)
-    for i, flight in enumerate(flights):
-        if flight.weather is not None:
-            rows[i] = flight.weather
-    minutes = np.fromiter(
-        (datetime_minutes(f.departure_local) for f in flights), dtype=np.int64, count=n
-    )
-    return FlightInputs(
-        airline=np.array([f.airline for f in flights], dtype=object),
-        origin=np.array([f.origin.icao for f in flights], dtype=object),
-        destination=np.array([f.destination.icao for f in flights], dtype=object),
-        departure_local=minutes.astype("datetime64[m]"),
-        distance_m=np.array([f.distance_m for f in flights], dtype=np.float64),
         weather=rows,
     )

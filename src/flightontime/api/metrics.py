@@ -127,16 +127,13 @@ class PendingPredictions:
             PREDICTED_LATE.inc(n_late)
         if len(items) - n_late:
             PREDICTED_ON_TIME.inc(len(items) - n_late)
-        observe_many(INFERENCE_SINGLE, seconds.astype(np.float64))
-        observe_probabilities(probability.astype(np.float64))
+        observe_many(INFERENCE_SINGLE, seconds)
+        observe_probabilities(probability)
 
     async def flush_every(self, interval_s: float) -> None:
-        """Flush every `interval_s` seconds until cancelled (then once more)."""
-        try:
-            while True:
-                await asyncio.sleep(interval_s)
-                self.flush()
-        finally:
+        """Flush every `interval_s` seconds until cancelled (the app flushes once more then)."""
+        while True:
+            await asyncio.sleep(interval_s)
             self.flush()
 
 

@@ -59,19 +59,16 @@ class Service:
 
     def self_test(self) -> None:
         """One canned prediction through the whole path; raises if the answer is not sane."""
-        answer = self.predict_one(flight_from_values(CONTRACT_EXAMPLE), record=False)
+        answer = self.predict_one(flight_from_values(CONTRACT_EXAMPLE))
         probabilities = list(answer["probabilidades"].values())
         if not all(0.0 <= p <= 1.0 for p in probabilities) or probabilities != sorted(
             probabilities, reverse=True
         ):
             raise RuntimeError(f"canned prediction is not a probability curve: {probabilities}")
 
-    def predict_one(self, request: FlightRequest, record: bool = True) -> dict[str, Any]:
-        """The answer for one flight; raises InputError for unusable codes."""
-        answer, observation = self.answer_one(request)
-        if record:
-            observation.record()
-        return answer
+    def predict_one(self, request: FlightRequest) -> dict[str, Any]:
+        """The answer for one flight, no metrics; raises InputError for unusable codes."""
+        return self.answer_one(request)[0]
 
     def answer_one(self, request: FlightRequest) -> tuple[dict[str, Any], Observation]:
         """`predict_one`, with its metrics left to record (the API does it after answering)."""

@@ -175,7 +175,7 @@ def predict(
         typer.echo(f"error: cannot load the model bundle: {exc}", err=True)
         raise typer.Exit(1) from None
     try:
-        answer = service.predict_one(request, record=False)
+        answer = service.predict_one(request)
     except InputError as exc:
         body = error_body(INVALID_INPUT, "Voo inválido.", exc.detalhes)
         typer.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode(), err=True)

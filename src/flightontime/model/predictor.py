@@ -59,8 +59,7 @@ class FastRowPredictor:
                 ctypes.byref(self._handle),
             )
         )
-        # The output buffer, made once: read through ctypes for one value (no numpy call, which
-        # costs microseconds on a cold request), through `out`, a numpy view, for many.
+        # The output buffer, made once, read through `out`, a numpy view.
         self._out_c = (ctypes.c_double * width)()
         self.out = np.frombuffer(memoryview(self._out_c), dtype=np.float64)
         self._out_ptr = ctypes.cast(self._out_c, ctypes.POINTER(ctypes.c_double))
@@ -68,11 +67,9 @@ class FastRowPredictor:
         self._out_len_ref = ctypes.byref(self._out_len)
         self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
 
-    def run(self, row_ptr: ctypes.c_void_p) -> float:
-        """Predict the float64 row at `row_ptr` into `out`; returns its first value."""
+    def run(self, row_ptr: ctypes.c_void_p) -> None:
+        """Predict the float64 row at `row_ptr` into `out`."""
         _check(self._call(self._handle, row_ptr, self._out_len_ref, self._out_ptr))
-        first: float = self._out_c[0]
-        return first
 
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)
