@@ -188,6 +188,8 @@ def run_wrk(
         os.unlink(body_file)
     line = next(x for x in out.splitlines() if x.startswith("BENCH_RESULT "))
     result: dict[str, float] = json.loads(line.removeprefix("BENCH_RESULT "))
+    if not result["requests"]:
+        print(f"  warning: no request to {url} completed in {seconds:g}s")
     if result["non2xx"] or result["socket_errors"]:
         print(f"  warning: {url} had {result['non2xx']} non-2xx, {result['socket_errors']} errors")
     return result
@@ -316,6 +318,10 @@ def main() -> int:
             try:
                 wait_ready(f"http://127.0.0.1:{port}/docs", original)
                 url = f"http://127.0.0.1:{port}/predict"
+                # Every worker's first request imports scikit-learn (the pickle needs it):
+                # many connections first, so that no measured run meets a cold worker (one
+                # connection on a cold worker measured 0 requests in 2 s).
+                run_wrk(url, contract, 16, args.duration, None)
                 for connections in (1, 16):
                     result = run_wrk(url, contract, connections, args.duration, None)
                     name = f"original way (unpickle+DataFrame), c={connections}"

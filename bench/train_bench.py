@@ -134,8 +134,8 @@ def _top3_overlap(bundle: object, x: object) -> float:
     from flightontime.features import FEATURE_INDEX
     from flightontime.model.factors import FACTOR_GROUPS, GROUP_MATRIX
 
-    explainer, primary = bundle._explainer, bundle.boosters[0]  # type: ignore[attr-defined]
-    path, _ = explainer.explain(x)
+    scorer, primary = bundle._scorer, bundle.boosters[0]  # type: ignore[attr-defined]
+    path, _ = scorer.score_many(x, 1)
     shap = np.asarray(primary.predict(x, pred_contrib=True))[:, :-1] @ GROUP_MATRIX
     # As the service ranks: a group whose defining input is missing is never a factor.
     missing = np.isnan(x[:, [FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS]])

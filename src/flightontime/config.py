@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
 
     # Overrides the bundle's decision threshold for `previsao` when set.
     decision_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+
+    # What walks the trees: "auto" uses lignum (bit-exact, faster) once it has matched LightGBM
+    # on probe rows at load, LightGBM otherwise; "lightgbm" always uses LightGBM.
+    tree_engine: Literal["auto", "lightgbm"] = "auto"
 
     # How often the server looks for a bundle that is not there yet (mounted or copied in later).
     model_poll_interval_s: float = Field(default=1.0, gt=0)

@@ -131,7 +131,9 @@ async def _load_when_present(state: ServiceState, settings: Settings) -> None:
             await asyncio.sleep(settings.model_poll_interval_s)
     try:
         # Hashing and parsing the model is CPU work: keep the loop free for /health and /ready.
-        service = await asyncio.to_thread(Service.load, path, settings.decision_threshold)
+        service = await asyncio.to_thread(
+            Service.load, path, settings.decision_threshold, settings.tree_engine
+        )
     except Exception as exc:  # any failure leaves the server alive but never ready
         state.failed = True
         logger.error("model bundle at %s rejected, service will not become ready: %s", path, exc)
@@ -146,8 +148,18 @@ async def _load_when_present(state: ServiceState, settings: Settings) -> None:
     ).set(1)
     logger.info(
         "model ready",
-        extra={"fields": {"model_version": service.version, "threshold": service.threshold}},
+        extra={
+            "fields": {
+                "model_version": service.version,
+                "threshold": service.threshold,
+                "tree_engine": service.bundle.tree_engine,
+                "tree_engine_note": service.bundle.tree_engine_note,
+            }
+        },
     )
+    if settings.tree_engine == "auto" and service.bundle.tree_engine != "lignum":
+        # Answers are the same, only slower: worth an operator's look, not a refusal.
+        logger.warning("trees walked by LightGBM: %s", service.bundle.tree_engine_note)
 
 
 def _error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

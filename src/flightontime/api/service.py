@@ -51,9 +51,11 @@ class Service:
         self.resolver = Resolver(bundle)
 
     @classmethod
-    def load(cls, path: Path, decision_threshold: float | None = None) -> Service:
+    def load(
+        cls, path: Path, decision_threshold: float | None = None, tree_engine: str = "auto"
+    ) -> Service:
         """Load and verify the bundle, then prove it answers the contract's example."""
-        service = cls(Bundle.load(path), decision_threshold)
+        service = cls(Bundle.load(path, tree_engine), decision_threshold)
         service.self_test()
         return service
 

@@ -170,7 +170,9 @@ def predict(
         typer.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode(), err=True)
         raise typer.Exit(2) from None
     try:
-        service = Service.load(model or settings.model_dir, settings.decision_threshold)
+        service = Service.load(
+            model or settings.model_dir, settings.decision_threshold, settings.tree_engine
+        )
     except Exception as exc:  # the bundle's own error names the file and the reason
         typer.echo(f"error: cannot load the model bundle: {exc}", err=True)
         raise typer.Exit(1) from None

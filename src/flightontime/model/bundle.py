@@ -14,13 +14,10 @@ Layout (names in FILES of the manifest):
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import math
 import os
-import struct
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +28,6 @@ import lightgbm as lgb
 import numpy as np
 
 from flightontime.features import (
-    FEATURE_INDEX,
     FEATURE_NAMES,
     FeatureTables,
     FlightInputs,
@@ -42,7 +38,7 @@ from flightontime.features import (
 )
 from flightontime.model.calibration import Calibrator
 from flightontime.model.factors import GROUP_MATRIX, FactorWriter
-from flightontime.model.predictor import LeafPaths, PathExplainer, RowScorer
+from flightontime.model.predictor import LeafPaths, LeafScorer
 
 # 2: delay models are a chain of conditional models (format 1 had independent ones).
 FORMAT_VERSION = 2
@@ -119,7 +115,9 @@ class Bundle:
         calibrators: Sequence[Calibrator],
         cancellation: lgb.Booster | None,
         cancellation_calibrator: Calibrator | None,
+        engine: str = "auto",
     ) -> None:
+        """`engine`: how the trees are walked, "auto" (lignum when verified) or "lightgbm"."""
         self.path = path
         self.manifest = manifest
         self.version: str = manifest["model_version"]
@@ -138,26 +136,20 @@ class Bundle:
         self._sigmoids = [_binary_sigmoid(b) for b in models]
         paths = [LeafPaths.of(b, n) for b in models]
         grouped = paths[0].paths @ GROUP_MATRIX  # the primary model's contributions per group
-        self._explainer = PathExplainer(self.boosters[0], paths[0], grouped)
-        self._scorer = RowScorer(models, paths, grouped, n)
+        self._scorer = LeafScorer(models, paths, grouped, n, engine)
+        # What walks the trees, and why (a fallback to LightGBM says what lignum lacked).
+        self.tree_engine = self._scorer.engine
+        self.tree_engine_note = self._scorer.engine_note
         self._factors = FactorWriter(tables)
-        # LightGBM's own probability equals ours from summed leaves (same formula, the C
-        # library's exp) wherever its exp is the C library's: then batches let it compute them.
-        self._native_probabilities = self._probabilities_match()
-        # Single rows: one preallocated feature row, one thread (a second thread only spins on
-        # one row). Batches: every core.
-        self._row = (ctypes.c_double * n)()
-        self._row_ptr = ctypes.cast(self._row, ctypes.c_void_p)
-        # A list of floats goes straight into the buffer, without an array built for it.
-        self._row_struct = struct.Struct(f"={n}d")
-        self._lock = threading.Lock()
+        # Batches: every core (one row: one thread, see LeafScorer).
         self._threads = _cores()
 
     # -- loading -------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: Path) -> Bundle:
-        """Load and verify a bundle (sha256 of every file, format version, feature list)."""
+    def load(cls, path: Path, engine: str = "auto") -> Bundle:
+        """Load and verify a bundle (sha256 of every file, format version, feature list);
+        `engine` as in `Bundle`."""
         path = Path(path)
         manifest = _read_manifest(path)
         files: dict[str, str] = manifest["files"]
@@ -199,7 +191,14 @@ class Bundle:
             except (ValueError, KeyError, TypeError) as exc:
                 raise BundleError(CALIBRATION_FILE, f"unreadable calibrators: {exc}") from exc
         return cls(
-            path, manifest, tables, boosters, calibrators, cancellation, cancellation_calibrator
+            path,
+            manifest,
+            tables,
+            boosters,
+            calibrators,
+            cancellation,
+            cancellation_calibrator,
+            engine,
         )
 
     # -- questions the API asks ------------------------------------------------------------------
@@ -239,23 +238,19 @@ class Bundle:
                 None if one.cancellation is None else np.array([one.cancellation]),
                 None if one.factors is None else [one.factors],
             )
-        threads = self._threads
-        grouped: np.ndarray | None = None
+        # Every model from one walk of the merged trees (LeafScorer), probabilities as the
+        # one-row path computes them.
+        grouped, scores = self._scorer.score_many(x, self._threads)
         raw = np.empty((n, len(self.thresholds)))
-        if explain:
-            grouped, scores = self._explainer.explain(x, threads)
-            raw[:, 0] = self._probabilities(scores.tolist(), 0)
-        else:
-            raw[:, 0] = self._model_probabilities(0, x)
-        for k in range(1, len(self.boosters)):
-            raw[:, k] = self._model_probabilities(k, x)
+        for k in range(len(self.thresholds)):
+            raw[:, k] = self._probabilities(scores[:, k].tolist(), k)
         cancel_raw: np.ndarray | None = None
-        if self.cancellation_booster is not None:
-            cancel_raw = self._model_probabilities(len(self.boosters), x)
+        if self.has_cancellation:
+            cancel_raw = np.array(self._probabilities(scores[:, -1].tolist(), len(self.boosters)))
         return self._finish(
             raw,
             cancel_raw,
-            grouped,
+            grouped if explain else None,
             x,
             inputs.airline.tolist(),
             inputs.origin.tolist(),
@@ -296,12 +291,10 @@ class Bundle:
         destination: str,
         explain: bool,
     ) -> RowPrediction:
-        """One row: every model in one LightGBM call and one gather (`RowScorer`), then plain
-        Python floats; on one row numpy's per-call overhead would cost more than the
+        """One row: every model from one leaf finder call and two row sums (`LeafScorer`),
+        then plain Python floats; on one row numpy's per-call overhead would cost more than the
         arithmetic. Same answers as the batch path, bit for bit (tests/model/test_bundle.py)."""
-        with self._lock:
-            self._row_struct.pack_into(self._row, 0, *row)
-            contributions, scores = self._scorer.score(self._row_ptr)
+        contributions, scores = self._scorer.score(row)
         raw = [self._probability(r, k) for k, r in enumerate(scores)]
         probabilities = [self.calibrators[0].apply_one(raw[0])]
         for k in range(1, len(self.thresholds)):
@@ -349,29 +342,12 @@ class Bundle:
             return 0.0
 
     def _probabilities(self, raw_scores: list[float], model: int) -> list[float]:
-        """`_probability` of each raw score."""
-        return [self._probability(r, model) for r in raw_scores]
-
-    def _model_probabilities(self, model: int, x: np.ndarray) -> np.ndarray:
-        """Probabilities of one model for rows `x`, as the single-row path computes them."""
-        booster = self._models[model]
-        if self._native_probabilities:
-            return np.asarray(booster.predict(x, num_threads=self._threads))
-        raw = booster.predict(x, raw_score=True, num_threads=self._threads)
-        return np.asarray(self._probabilities(np.asarray(raw).tolist(), model))
-
-    def _probabilities_match(self) -> bool:
-        """Whether every model's own probabilities equal ours from its raw score, bit for bit."""
-        n = len(FEATURE_NAMES)
-        rng = np.random.default_rng(0)
-        x = np.vstack([np.zeros(n), np.full(n, np.nan), rng.uniform(0.0, 30.0, (30, n))])
-        categories = FEATURE_INDEX["destination"] + 1
-        x[2:, :categories] = np.floor(x[2:, :categories])
-        for k, booster in enumerate(self._models):
-            ours = self._probabilities(np.asarray(booster.predict(x, raw_score=True)).tolist(), k)
-            if not np.array_equal(np.asarray(ours), booster.predict(x)):
-                return False
-        return True
+        """`_probability` of each raw score (the same operations, without a call per score)."""
+        minus_sigmoid, exp = -self._sigmoids[model], math.exp
+        try:
+            return [1.0 / (1.0 + exp(minus_sigmoid * r)) for r in raw_scores]
+        except OverflowError:  # a score beyond exp's range: the careful way, score by score
+            return [self._probability(r, model) for r in raw_scores]
 
 
 def _binary_sigmoid(booster: lgb.Booster) -> float:

@@ -1,17 +1,29 @@
-"""LightGBM from the serving side: its single-row fast C API through ctypes (no pandas, no
-per-call parameter parsing), leaf tables for decision-path factors, and the one-flight scorer.
+"""The trees from the serving side: the leaf every tree reaches, and what the bundle sums from it.
 
-`Booster.predict` on one row costs tens of microseconds of Python (argument checks, array
-conversion, a new predictor configuration per call). LightGBM exposes a "fast" single-row path:
-the configuration is prepared once (`LGBM_BoosterPredictForMatSingleRowFastInit`) and each call
-only copies the row in (`LGBM_BoosterPredictForMatSingleRowFast`).
+`LeafScorer` merges every model of a bundle into one booster and finds the leaf each tree
+reaches, with lignum's interpreter (bit-exact LightGBM inference, measured about twice
+LightGBM's speed on these models) when it is installed and agrees with LightGBM on probe rows,
+else with LightGBM itself: `pred_leaf` for batches, and for one row its "fast" single-row C API
+through ctypes (the configuration prepared once by `LGBM_BoosterPredictForMatSingleRowFastInit`,
+each call only copying the row in), since `Booster.predict` on one row costs tens of
+microseconds of Python. Tables with a row per leaf then give the decision-path factors and
+every model's raw score.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import ctypes
+import json
+import struct
+import tempfile
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -137,48 +149,163 @@ class LeafPaths:
         return cls(paths, leaf_value, len(trees), max_leaves)
 
 
-class PathExplainer:
-    """Batches: the primary model's leaves, then factors and raw score from one sparse product."""
+# -- the leaf each tree reaches ------------------------------------------------------------------
 
-    def __init__(self, booster: lgb.Booster, leaf_paths: LeafPaths, grouped: np.ndarray) -> None:
-        """`grouped`: (n_leaf_rows, n_groups) contributions of `leaf_paths` summed per group."""
-        self._booster = booster
-        self._leaf_paths = leaf_paths
-        # One row per leaf: its contributions per group, then its output; one product, both.
-        self._table = np.ascontiguousarray(np.hstack([grouped, leaf_paths.leaf_value[:, None]]))
-        self._offsets = (np.arange(leaf_paths.n_trees) * leaf_paths.max_leaves).astype(np.int32)
-
-    def explain(self, x: np.ndarray, num_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(n, n_groups) contributions per group and the (n,) raw scores of rows `x`."""
-        n, n_trees = x.shape[0], self._leaf_paths.n_trees
-        leaves = self._booster.predict(x, pred_leaf=True, num_threads=num_threads)
-        # int32 columns (what LightGBM returns) and indptr: scipy's own index type here.
-        columns = np.asarray(leaves).reshape(n, n_trees).astype(np.int32, copy=False)
-        columns += self._offsets
-        # A one-hot (n x leaves) matrix times the table: scipy adds each row's leaves in tree
-        # order, like LightGBM, at a third of the cost of a numpy gather per tree.
-        one_hot = csr_matrix(
-            (
-                np.ones(columns.size),
-                columns.ravel(),
-                np.arange(0, columns.size + 1, n_trees, dtype=np.int32),
-            ),
-            shape=(n, self._table.shape[0]),
-        )
-        summed = np.asarray(one_hot @ self._table)
-        return summed[:, :-1], summed[:, -1]
+TREE_ENGINES = ("auto", "lightgbm")  # "auto": lignum when installed and verified, else LightGBM
 
 
-class RowScorer:
-    """One flight: every model of the bundle in one LightGBM call, then two sparse row sums.
+class LightGBMLeaves:
+    """Leaf indices from LightGBM itself: `pred_leaf` for batches, its fast single-row path for
+    the scorer's row buffer."""
+
+    name = "lightgbm"
+
+    def __init__(self, merged: lgb.Booster, n_features: int, row: np.ndarray) -> None:
+        self._merged = merged
+        self._fast = FastRowPredictor(merged, n_features, PREDICT_LEAF_INDEX, merged.num_trees())
+        self._row_ptr = ctypes.c_void_p(row.ctypes.data)
+
+    def many(self, x: np.ndarray, threads: int) -> np.ndarray:
+        """(n, n_trees) leaf index per row and tree."""
+        return np.asarray(self._merged.predict(x, pred_leaf=True, num_threads=threads))
+
+    def one(self) -> np.ndarray:
+        """(n_trees,) leaf indices of the row in the buffer."""
+        self._fast.run(self._row_ptr)
+        return self._fast.out
+
+
+class LignumLeaves:
+    """Leaf indices from lignum's tree interpreter (bit-exact LightGBM inference, about twice
+    LightGBM's speed here), which has no leaf output of its own: it runs an index model, the
+    same trees with every leaf's value set to its index, one class per tree, so each class's
+    raw score is the leaf its tree reaches (small whole numbers, exact in float64)."""
+
+    name = "lignum"
+
+    def __init__(self, merged: lgb.Booster, row: np.ndarray) -> None:
+        import lignum  # a serving dependency, but the service runs without it (LightGBM)
+
+        index_model = _index_model(merged.dump_model())
+        # lignum reads models from files only: the index model goes through a private
+        # temporary directory, removed once loaded.
+        with tempfile.TemporaryDirectory(prefix="flightontime-") as tmp:
+            path = Path(tmp) / "leaf_index.json"
+            path.write_text(json.dumps(index_model), encoding="utf-8")
+            model = lignum.load(str(path), format="lightgbm")
+        # The compiled model behind lignum's Python wrapper, called directly: on one row the
+        # wrapper's input checks cost more than the walk (our inputs are float64 C arrays).
+        self._model = model._c_model
+        self._row = row
+        _LIVE.add(self)
+
+    def many(self, x: np.ndarray, threads: int) -> np.ndarray:
+        """(n, n_trees) leaf index per row and tree."""
+        return np.asarray(self._model.predict(x, True, threads, "auto"))
+
+    def one(self) -> np.ndarray:
+        """(n_trees,) leaf indices of the row in the buffer."""
+        return np.asarray(self._model.predict(self._row, True, 1, "serial")[0])
+
+    def release(self) -> None:
+        """Drop the compiled model (the process is exiting)."""
+        self._model = None
+
+
+# lignum's bindings (nanobind) report every lignum object still alive when the interpreter
+# exits as a leak on stderr, and the server's gc.freeze() keeps the bundle to the end: the
+# models go first.
+_LIVE: weakref.WeakSet[LignumLeaves] = weakref.WeakSet()
+
+
+@atexit.register
+def _release_lignum_models() -> None:
+    for leaves in list(_LIVE):
+        leaves.release()
+
+
+def _index_model(dump: dict[str, Any]) -> dict[str, Any]:
+    """A `dump_model()` JSON turned into its index model (see `LignumLeaves`)."""
+    trees = []
+    for t, tree in enumerate(dump["tree_info"]):
+        tree = copy.deepcopy(tree)
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_feature" in node:
+                stack += [node["left_child"], node["right_child"]]
+            else:  # a one-leaf tree's root has no index: LightGBM reports leaf 0
+                node["leaf_value"] = float(node.get("leaf_index", 0))
+        tree["tree_index"] = t
+        trees.append(tree)
+    n = len(trees)
+    return {
+        **dump,
+        "num_class": n,
+        "num_tree_per_iteration": n,
+        "objective": f"multiclass num_class:{n}",
+        "tree_info": trees,
+    }
+
+
+def _probe_rows(n_features: int) -> np.ndarray:
+    """Rows that reach many leaves: integers (category codes, some unseen or negative),
+    fractions, zeros, NaN and values far outside any training range."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-5.0, 60.0, (512, n_features))
+    x[::2] = np.floor(x[::2])
+    x[1::7] = np.nan
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[3::11] = 0.0
+    x[5::13] = rng.choice([-1e9, -1.0, 1e4, 1e9], size=(len(x[5::13]), n_features))
+    return x
+
+
+def _same_leaves(a: LightGBMLeaves | LignumLeaves, b: LightGBMLeaves, row: np.ndarray) -> bool:
+    """Whether two leaf finders agree on the probe rows, as batches and one row at a time."""
+    x = _probe_rows(row.shape[1])
+    if not np.array_equal(a.many(x, 1), b.many(x, 1)) or not np.array_equal(
+        a.many(x, 2), b.many(x, 1)
+    ):
+        return False
+    for values in x[::16]:
+        row[0] = values
+        if not np.array_equal(a.one(), b.one()):
+            return False
+    return True
+
+
+def leaf_finder(
+    merged: lgb.Booster, n_features: int, row: np.ndarray, engine: str = "auto"
+) -> tuple[LightGBMLeaves | LignumLeaves, str]:
+    """The leaf finder to serve with and why: lignum when asked for ("auto"), installed and
+    equal to LightGBM on the probe rows; LightGBM otherwise."""
+    if engine not in TREE_ENGINES:
+        raise ValueError(f"tree engine {engine!r}: expected one of {', '.join(TREE_ENGINES)}")
+    lightgbm = LightGBMLeaves(merged, n_features, row)
+    if engine == "lightgbm":
+        return lightgbm, "LightGBM, as configured"
+    try:
+        candidate = LignumLeaves(merged, row)
+        same = _same_leaves(candidate, lightgbm, row)
+    except Exception as exc:  # not installed, or a model it cannot read: LightGBM serves
+        return lightgbm, f"LightGBM: lignum unusable ({type(exc).__name__}: {exc})"
+    if not same:
+        return lightgbm, "LightGBM: lignum's leaves differ from LightGBM's on the probe rows"
+    return candidate, "lignum, leaves verified equal to LightGBM's on the probe rows"
+
+
+class LeafScorer:
+    """Every model of the bundle from the leaf each of its trees reaches.
 
     The models are merged into one booster (LightGBM's own `LGBM_BoosterMerge`, trees copied in
-    order), so a single fast-path call gives the leaf of every tree. Tables with a row per leaf
-    hold the primary model's contributions per group and output, and the other models' outputs;
-    summed down the reached rows they give the factors and every model's raw score (each added
-    in tree order, LightGBM's sum, bit for bit). On a cold request (caches taken by the rest of
-    the server since the last one) every call into LightGBM or numpy costs several microseconds
-    whatever it computes, and every cache line read counts: few calls, narrow rows.
+    order), so one leaf finder call gives the leaf of every tree, for one row or a batch. Tables
+    with a row per leaf hold the primary model's contributions per group and output, and the
+    other models' outputs; summed down the reached rows they give the factors and every model's
+    raw score (each added in tree order, LightGBM's sum, bit for bit). On a cold request (caches
+    taken by the rest of the server since the last one) every call into LightGBM or numpy costs
+    several microseconds whatever it computes, and every cache line read counts: few calls,
+    narrow rows.
     """
 
     def __init__(
@@ -187,6 +314,7 @@ class RowScorer:
         leaf_paths: Sequence[LeafPaths],
         grouped: np.ndarray,
         n_features: int,
+        engine: str = "auto",
     ) -> None:
         """`boosters[0]` is the primary model, `grouped` its per-group contributions."""
         merged = lgb.Booster(model_str=boosters[-1].model_to_string())
@@ -214,11 +342,18 @@ class RowScorer:
             others[rows, k] = p.leaf_value
             start += p.n_trees
         self._n_groups = n_groups
+        self._n_primary = first.n_trees
+        self._tables = (primary, others)
         offsets = (np.arange(n_trees) * max_leaves).astype(np.int32)
         offsets[first.n_trees :] -= first.n_trees * max_leaves
         self._offsets = offsets
         self._rows = np.empty(n_trees, dtype=np.int32)
-        self._leaves = FastRowPredictor(merged, n_features, PREDICT_LEAF_INDEX, n_trees)
+        # One row: a preallocated feature row that a list of floats is packed straight into,
+        # one thread (a second thread only spins on one row), and a lock over the buffers.
+        self._row = np.zeros((1, n_features), dtype=np.float64)
+        self._pack = struct.Struct(f"={n_features}d").pack_into
+        self._lock = threading.Lock()
+        self.finder, self.engine_note = leaf_finder(merged, n_features, self._row, engine)
         # The reached rows as one-row sparse matrices for scipy's own kernel (the batch path's
         # product, called directly): no temporary copy of the rows, added in tree order.
         spans = ((0, first.n_trees), (first.n_trees, n_trees))
@@ -231,24 +366,54 @@ class RowScorer:
                 np.ones(hi - lo),
                 np.zeros(table.shape[1]),
             )
-            for table, (lo, hi) in zip((primary, others), spans, strict=True)
+            for table, (lo, hi) in zip(self._tables, spans, strict=True)
             if hi > lo
         )
 
-    def score(self, row_ptr: ctypes.c_void_p) -> tuple[list[float], list[float]]:
-        """Contributions per group and raw score per model for the float64 row at `row_ptr`
-        (one thread; the caller holds a lock over the row buffer)."""
-        self._leaves.run(row_ptr)
-        np.add(self._offsets, self._leaves.out, out=self._rows, casting="unsafe")
-        summed: list[float] = []
-        for flat, (n_rows, n_cols), rows, indptr, ones, total in self._parts:
-            if _csr_matvecs is not None:
-                total.fill(0.0)
-                _csr_matvecs(1, n_rows, n_cols, indptr, rows, ones, flat, total)
-                summed += total.tolist()
-            else:
-                # Column sums added row by row, in tree order (einsum's loop runs across
-                # columns, not down them).
-                table = flat.reshape(n_rows, n_cols)
-                summed += np.einsum("ij->j", table.take(rows, axis=0)).tolist()
+    @property
+    def engine(self) -> str:
+        """The tree engine finding the leaves: "lignum" or "lightgbm"."""
+        return self.finder.name
+
+    def score(self, row: Sequence[float] | np.ndarray) -> tuple[list[float], list[float]]:
+        """Contributions per group and raw score per model for one feature row."""
+        with self._lock:
+            self._pack(self._row.data, 0, *row)
+            np.add(self._offsets, self.finder.one(), out=self._rows, casting="unsafe")
+            summed: list[float] = []
+            for flat, (n_rows, n_cols), rows, indptr, ones, total in self._parts:
+                if _csr_matvecs is not None:
+                    total.fill(0.0)
+                    _csr_matvecs(1, n_rows, n_cols, indptr, rows, ones, flat, total)
+                    summed += total.tolist()
+                else:
+                    # Column sums added row by row, in tree order (einsum's loop runs across
+                    # columns, not down them).
+                    table = flat.reshape(n_rows, n_cols)
+                    summed += np.einsum("ij->j", table.take(rows, axis=0)).tolist()
         return summed[: self._n_groups], summed[self._n_groups :]
+
+    def score_many(self, x: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n, n_groups) contributions per group and (n, n_models) raw scores of rows `x`."""
+        columns = self.finder.many(x, threads).astype(np.int32)
+        columns += self._offsets
+        primary, others = self._tables
+        summed = _leaf_sums(columns[:, : self._n_primary], primary)
+        grouped, raw = summed[:, : self._n_groups], summed[:, self._n_groups :]
+        if others.shape[1]:
+            raw = np.hstack([raw, _leaf_sums(columns[:, self._n_primary :], others)])
+        return grouped, raw
+
+
+def _leaf_sums(columns: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Per row, the sum of the table rows it reached, in tree order.
+
+    A one-hot (n x leaves) matrix times the table: scipy adds each row's leaves in tree order,
+    like LightGBM, at a third of the cost of a numpy gather per tree.
+    """
+    n, k = columns.shape
+    one_hot = csr_matrix(
+        (np.ones(columns.size), columns.ravel(), np.arange(0, columns.size + 1, k, dtype=np.int32)),
+        shape=(n, table.shape[0]),
+    )
+    return np.asarray(one_hot @ table)
