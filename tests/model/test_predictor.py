@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightontime.data.schema import LoadResult
+from flightontime.data.schema import WEATHER_FIELDS, LoadResult
 from flightontime.features import FEATURE_INDEX, FEATURE_NAMES, FlightInputs, build_features
 from flightontime.model import predictor
 from flightontime.model.bundle import Bundle
+from flightontime.model.factors import GROUP_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +132,11 @@ def test_one_leaf_trees_have_leaf_zero_in_both_engines() -> None:
     merged = lgb.Booster(model_str=mixed.model_to_string())
     predictor._check(predictor._LIB.LGBM_BoosterMerge(merged._handle, stumps._handle))
     row = np.zeros((1, 4))
-    finder, note = predictor.leaf_finder(merged, 4, row)
+    offsets = np.arange(merged.num_trees(), dtype=np.int32) * 4
+    finder, note = predictor.leaf_finder(merged, 4, row, offsets)
     assert finder.name == "lignum", note
-    assert np.array_equal(finder.many(x, 1), merged.predict(x, pred_leaf=True))
+    leaves = merged.predict(x, pred_leaf=True)
+    assert np.array_equal(finder.many(x, 1), leaves + offsets)
 
 
 def test_row_sums_with_and_without_scipys_kernel_are_identical(
@@ -159,3 +162,17 @@ def test_batch_sums_equal_the_row_sums(engines: dict[str, Bundle]) -> None:
         contributions, scores = scorer.score(row)
         assert contributions == grouped[i].tolist()
         assert scores == raw[i].tolist()
+
+
+def test_batches_without_weather_sum_the_same_floats(engines: dict[str, Bundle]) -> None:
+    scorer = engines["auto"]._scorer
+    rows = _rows(300, 17)
+    rows[:, [FEATURE_INDEX[name] for name in WEATHER_FIELDS]] = np.nan  # as sent by the backend
+    grouped, raw = scorer.score_many(rows, 2)
+    weather = [GROUP_NAMES.index(name) for name in WEATHER_FIELDS]
+    assert not grouped[:, weather].any()  # never a factor: not summed
+    for i, row in enumerate(rows.tolist()):
+        contributions, scores = scorer.score(row)
+        assert scores == raw[i].tolist()
+        named = [g for g in range(len(GROUP_NAMES)) if g not in weather]
+        assert [contributions[g] for g in named] == grouped[i, named].tolist()

@@ -37,7 +37,7 @@ from flightontime.features import (
     route_key,
 )
 from flightontime.model.calibration import Calibrator
-from flightontime.model.factors import GROUP_MATRIX, FactorWriter
+from flightontime.model.factors import GROUP_KEY_FEATURES, GROUP_MATRIX, FactorWriter
 from flightontime.model.predictor import LeafPaths, LeafScorer
 
 # 2: delay models are a chain of conditional models (format 1 had independent ones).
@@ -136,7 +136,7 @@ class Bundle:
         self._sigmoids = [_binary_sigmoid(b) for b in models]
         paths = [LeafPaths.of(b, n) for b in models]
         grouped = paths[0].paths @ GROUP_MATRIX  # the primary model's contributions per group
-        self._scorer = LeafScorer(models, paths, grouped, n, engine)
+        self._scorer = LeafScorer(models, paths, grouped, GROUP_KEY_FEATURES, engine)
         # What walks the trees, and why (a fallback to LightGBM says what lignum lacked).
         self.tree_engine = self._scorer.engine
         self.tree_engine_note = self._scorer.engine_note

@@ -40,8 +40,8 @@ for _g, (_, _features) in enumerate(FACTOR_GROUPS):
 assert set(np.flatnonzero(GROUP_MATRIX.sum(axis=1))) == set(range(len(FEATURE_NAMES)))
 # A group whose defining feature is missing (weather not given, no holiday calendar) is no
 # factor: "temperature unknown raises the risk" would tell a reader nothing.
-_KEY_FEATURES = tuple(FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS)
-_GROUP_KEY_FEATURE = np.array(_KEY_FEATURES)
+GROUP_KEY_FEATURES = tuple(FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS)
+_GROUP_KEY_FEATURE = np.array(GROUP_KEY_FEATURES)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EFFECT = ("lowers the delay risk", "raises the delay risk")  # indexed by "pushes it up"
 _WEATHER_EFFECT = ("lowers the risk", "raises the risk")
@@ -225,7 +225,8 @@ class FactorWriter:
     ) -> list[str]:
         """`factors` for one flight in plain Python (same ranking: stable, strongest first)."""
         strength = [
-            -1.0 if x[k] != x[k] else abs(v) for v, k in zip(grouped, _KEY_FEATURES, strict=True)
+            -1.0 if x[k] != x[k] else abs(v)
+            for v, k in zip(grouped, GROUP_KEY_FEATURES, strict=True)
         ]
         top = sorted(range(len(strength)), key=strength.__getitem__, reverse=True)[:3]
         out = []

@@ -154,39 +154,51 @@ class LeafPaths:
 TREE_ENGINES = ("auto", "lightgbm")  # "auto": lignum when installed and verified, else LightGBM
 
 
+# A leaf finder gives, per tree, the table row of the leaf reached: leaf j of tree t is row
+# offsets[t] + j of its model's table (see LeafScorer).
+
+
 class LightGBMLeaves:
-    """Leaf indices from LightGBM itself: `pred_leaf` for batches, its fast single-row path for
-    the scorer's row buffer."""
+    """Table rows from LightGBM's own leaf indices: `pred_leaf` for batches, its fast
+    single-row path for the scorer's row buffer."""
 
     name = "lightgbm"
 
-    def __init__(self, merged: lgb.Booster, n_features: int, row: np.ndarray) -> None:
+    def __init__(
+        self, merged: lgb.Booster, n_features: int, row: np.ndarray, offsets: np.ndarray
+    ) -> None:
         self._merged = merged
         self._fast = FastRowPredictor(merged, n_features, PREDICT_LEAF_INDEX, merged.num_trees())
         self._row_ptr = ctypes.c_void_p(row.ctypes.data)
+        self._offsets = offsets
+        self._rows = np.empty(len(offsets), dtype=np.float64)
 
     def many(self, x: np.ndarray, threads: int) -> np.ndarray:
-        """(n, n_trees) leaf index per row and tree."""
-        return np.asarray(self._merged.predict(x, pred_leaf=True, num_threads=threads))
+        """(n, n_trees) int32 table row per flight and tree."""
+        leaves = self._merged.predict(x, pred_leaf=True, num_threads=threads)
+        rows = np.asarray(leaves).astype(np.int32)
+        rows += self._offsets
+        return rows
 
     def one(self) -> np.ndarray:
-        """(n_trees,) leaf indices of the row in the buffer."""
+        """(n_trees,) table rows (as floats) of the flight in the row buffer."""
         self._fast.run(self._row_ptr)
-        return self._fast.out
+        np.add(self._offsets, self._fast.out, out=self._rows)
+        return self._rows
 
 
 class LignumLeaves:
-    """Leaf indices from lignum's tree interpreter (bit-exact LightGBM inference, about twice
+    """Table rows from lignum's tree interpreter (bit-exact LightGBM inference, about twice
     LightGBM's speed here), which has no leaf output of its own: it runs an index model, the
-    same trees with every leaf's value set to its index, one class per tree, so each class's
-    raw score is the leaf its tree reaches (small whole numbers, exact in float64)."""
+    same trees with every leaf's value set to its table row, one class per tree, so each
+    class's raw score is the row its tree reaches (whole numbers, exact in float64)."""
 
     name = "lignum"
 
-    def __init__(self, merged: lgb.Booster, row: np.ndarray) -> None:
+    def __init__(self, merged: lgb.Booster, row: np.ndarray, offsets: np.ndarray) -> None:
         import lignum  # a serving dependency, but the service runs without it (LightGBM)
 
-        index_model = _index_model(merged.dump_model())
+        index_model = _index_model(merged.dump_model(), offsets.tolist())
         # lignum reads models from files only: the index model goes through a private
         # temporary directory, removed once loaded.
         with tempfile.TemporaryDirectory(prefix="flightontime-") as tmp:
@@ -200,11 +212,11 @@ class LignumLeaves:
         _LIVE.add(self)
 
     def many(self, x: np.ndarray, threads: int) -> np.ndarray:
-        """(n, n_trees) leaf index per row and tree."""
-        return np.asarray(self._model.predict(x, True, threads, "auto"))
+        """(n, n_trees) int32 table row per flight and tree."""
+        return np.asarray(self._model.predict(x, True, threads, "auto")).astype(np.int32)
 
     def one(self) -> np.ndarray:
-        """(n_trees,) leaf indices of the row in the buffer."""
+        """(n_trees,) table rows (as floats) of the flight in the row buffer."""
         return np.asarray(self._model.predict(self._row, True, 1, "serial")[0])
 
     def release(self) -> None:
@@ -224,10 +236,10 @@ def _release_lignum_models() -> None:
         leaves.release()
 
 
-def _index_model(dump: dict[str, Any]) -> dict[str, Any]:
+def _index_model(dump: dict[str, Any], offsets: Sequence[int]) -> dict[str, Any]:
     """A `dump_model()` JSON turned into its index model (see `LignumLeaves`)."""
     trees = []
-    for t, tree in enumerate(dump["tree_info"]):
+    for t, (tree, offset) in enumerate(zip(dump["tree_info"], offsets, strict=True)):
         tree = copy.deepcopy(tree)
         stack = [tree["tree_structure"]]
         while stack:
@@ -235,7 +247,7 @@ def _index_model(dump: dict[str, Any]) -> dict[str, Any]:
             if "split_feature" in node:
                 stack += [node["left_child"], node["right_child"]]
             else:  # a one-leaf tree's root has no index: LightGBM reports leaf 0
-                node["leaf_value"] = float(node.get("leaf_index", 0))
+                node["leaf_value"] = float(offset + node.get("leaf_index", 0))
         tree["tree_index"] = t
         trees.append(tree)
     n = len(trees)
@@ -276,17 +288,21 @@ def _same_leaves(a: LightGBMLeaves | LignumLeaves, b: LightGBMLeaves, row: np.nd
 
 
 def leaf_finder(
-    merged: lgb.Booster, n_features: int, row: np.ndarray, engine: str = "auto"
+    merged: lgb.Booster,
+    n_features: int,
+    row: np.ndarray,
+    offsets: np.ndarray,
+    engine: str = "auto",
 ) -> tuple[LightGBMLeaves | LignumLeaves, str]:
     """The leaf finder to serve with and why: lignum when asked for ("auto"), installed and
     equal to LightGBM on the probe rows; LightGBM otherwise."""
     if engine not in TREE_ENGINES:
         raise ValueError(f"tree engine {engine!r}: expected one of {', '.join(TREE_ENGINES)}")
-    lightgbm = LightGBMLeaves(merged, n_features, row)
+    lightgbm = LightGBMLeaves(merged, n_features, row, offsets)
     if engine == "lightgbm":
         return lightgbm, "LightGBM, as configured"
     try:
-        candidate = LignumLeaves(merged, row)
+        candidate = LignumLeaves(merged, row, offsets)
         same = _same_leaves(candidate, lightgbm, row)
     except Exception as exc:  # not installed, or a model it cannot read: LightGBM serves
         return lightgbm, f"LightGBM: lignum unusable ({type(exc).__name__}: {exc})"
@@ -313,10 +329,12 @@ class LeafScorer:
         boosters: Sequence[lgb.Booster],
         leaf_paths: Sequence[LeafPaths],
         grouped: np.ndarray,
-        n_features: int,
+        key_features: Sequence[int],
         engine: str = "auto",
     ) -> None:
-        """`boosters[0]` is the primary model, `grouped` its per-group contributions."""
+        """`boosters[0]` is the primary model, `grouped` its per-group contributions, and
+        `key_features[g]` the feature column without which group g is never a factor."""
+        n_features = leaf_paths[0].paths.shape[1]
         merged = lgb.Booster(model_str=boosters[-1].model_to_string())
         for booster in reversed(boosters[:-1]):  # a merge puts the other model's trees first
             _check(_LIB.LGBM_BoosterMerge(merged._handle, booster._handle))
@@ -344,16 +362,19 @@ class LeafScorer:
         self._n_groups = n_groups
         self._n_primary = first.n_trees
         self._tables = (primary, others)
+        self._key_features = np.asarray(key_features)
+        # Batches where no flight has some groups' key feature (no weather sent, the common
+        # case): the primary table without those columns, made once per such set.
+        self._narrow: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         offsets = (np.arange(n_trees) * max_leaves).astype(np.int32)
         offsets[first.n_trees :] -= first.n_trees * max_leaves
-        self._offsets = offsets
         self._rows = np.empty(n_trees, dtype=np.int32)
         # One row: a preallocated feature row that a list of floats is packed straight into,
         # one thread (a second thread only spins on one row), and a lock over the buffers.
         self._row = np.zeros((1, n_features), dtype=np.float64)
         self._pack = struct.Struct(f"={n_features}d").pack_into
         self._lock = threading.Lock()
-        self.finder, self.engine_note = leaf_finder(merged, n_features, self._row, engine)
+        self.finder, self.engine_note = leaf_finder(merged, n_features, self._row, offsets, engine)
         # The reached rows as one-row sparse matrices for scipy's own kernel (the batch path's
         # product, called directly): no temporary copy of the rows, added in tree order.
         spans = ((0, first.n_trees), (first.n_trees, n_trees))
@@ -379,7 +400,7 @@ class LeafScorer:
         """Contributions per group and raw score per model for one feature row."""
         with self._lock:
             self._pack(self._row.data, 0, *row)
-            np.add(self._offsets, self.finder.one(), out=self._rows, casting="unsafe")
+            np.copyto(self._rows, self.finder.one(), casting="unsafe")
             summed: list[float] = []
             for flat, (n_rows, n_cols), rows, indptr, ones, total in self._parts:
                 if _csr_matvecs is not None:
@@ -395,14 +416,37 @@ class LeafScorer:
 
     def score_many(self, x: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
         """(n, n_groups) contributions per group and (n, n_models) raw scores of rows `x`."""
-        columns = self.finder.many(x, threads).astype(np.int32)
-        columns += self._offsets
+        columns = self.finder.many(x, threads)
         primary, others = self._tables
-        summed = _leaf_sums(columns[:, : self._n_primary], primary)
-        grouped, raw = summed[:, : self._n_groups], summed[:, self._n_groups :]
+        # A group whose key feature no flight has is never a factor in this batch (see
+        # FactorWriter): its column is left out of the sum and stays zero. Each column is
+        # summed on its own, so the others are the same floats either way.
+        named = ~np.isnan(x[:, self._key_features]).all(axis=0)
+        if named.all():
+            summed = _leaf_sums(columns[:, : self._n_primary], primary)
+            grouped, raw = summed[:, : self._n_groups], summed[:, self._n_groups :]
+        else:
+            groups, table = self._narrow_table(named)
+            summed = _leaf_sums(columns[:, : self._n_primary], table)
+            grouped = np.zeros((x.shape[0], self._n_groups))
+            grouped[:, groups] = summed[:, :-1]
+            raw = summed[:, -1:]
         if others.shape[1]:
             raw = np.hstack([raw, _leaf_sums(columns[:, self._n_primary :], others)])
         return grouped, raw
+
+    def _narrow_table(self, named: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The named groups and the primary table with only their columns and the output."""
+        key = named.tobytes()
+        found = self._narrow.get(key)
+        if found is None:
+            groups = np.flatnonzero(named)
+            columns = [*groups.tolist(), self._n_groups]
+            found = (groups, np.ascontiguousarray(self._tables[0][:, columns]))
+            if len(self._narrow) >= 16:  # bounded: sets beyond the usual few are rare
+                self._narrow.clear()
+            self._narrow[key] = found
+        return found
 
 
 def _leaf_sums(columns: np.ndarray, table: np.ndarray) -> np.ndarray:
