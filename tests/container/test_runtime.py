@@ -106,6 +106,18 @@ def test_logs_are_on_stdout(prod: Running) -> None:
     assert prod.token not in text, "the token must never be logged"
 
 
+def test_trees_are_walked_by_lignum_on_the_read_only_image(prod: Running) -> None:
+    logs = engine("logs", prod.name)
+    ready = [
+        json.loads(line)
+        for line in (logs.stdout + logs.stderr).splitlines()
+        if '"model ready"' in line
+    ]
+    assert ready, "the model-ready log line"
+    # pylignum is in the image and its index model loads through the /tmp tmpfs.
+    assert {r["tree_engine"] for r in ready} == {"lignum"}, ready
+
+
 def _read_response(sock: socket.socket) -> tuple[int, bytes]:
     data = b""
     sock.settimeout(30)
