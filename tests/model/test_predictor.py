@@ -133,7 +133,7 @@ def test_one_leaf_trees_have_leaf_zero_in_both_engines() -> None:
     predictor._check(predictor._LIB.LGBM_BoosterMerge(merged._handle, stumps._handle))
     row = np.zeros((1, 4))
     offsets = np.arange(merged.num_trees(), dtype=np.int32) * 4
-    finder, note = predictor.leaf_finder(merged, 4, row, offsets)
+    finder, note = predictor.leaf_finder(merged, merged.dump_model(), row, offsets)
     assert finder.name == "lignum", note
     leaves = merged.predict(x, pred_leaf=True)
     assert np.array_equal(finder.many(x, 1), leaves + offsets)

@@ -133,10 +133,11 @@ class Bundle:
         n = len(FEATURE_NAMES)
         models = [*self.boosters, *([cancellation] if cancellation is not None else [])]
         self._models = models
-        self._sigmoids = [_binary_sigmoid(b) for b in models]
-        paths = [LeafPaths.of(b, n) for b in models]
+        dumps = [b.dump_model() for b in models]  # every tree, read once
+        self._sigmoids = [_binary_sigmoid(d) for d in dumps]
+        paths = [LeafPaths.of(d, n) for d in dumps]
         grouped = paths[0].paths @ GROUP_MATRIX  # the primary model's contributions per group
-        self._scorer = LeafScorer(models, paths, grouped, GROUP_KEY_FEATURES, engine)
+        self._scorer = LeafScorer(models, dumps, paths, grouped, GROUP_KEY_FEATURES, engine)
         # What walks the trees, and why (a fallback to LightGBM says what lignum lacked).
         self.tree_engine = self._scorer.engine
         self.tree_engine_note = self._scorer.engine_note
@@ -350,9 +351,10 @@ class Bundle:
             return [self._probability(r, model) for r in raw_scores]
 
 
-def _binary_sigmoid(booster: lgb.Booster) -> float:
-    """The sigmoid parameter of a plain binary objective (the only kind training writes)."""
-    objective = str(booster.dump_model(num_iteration=0).get("objective", ""))
+def _binary_sigmoid(dump: dict[str, Any]) -> float:
+    """The sigmoid parameter of a plain binary objective (the only kind training writes), from
+    a model's `dump_model()` JSON."""
+    objective = str(dump.get("objective", ""))
     words = objective.split()
     if words and words[0] == "binary":
         for word in words[1:]:

@@ -13,7 +13,6 @@ every model's raw score.
 from __future__ import annotations
 
 import atexit
-import copy
 import ctypes
 import json
 import struct
@@ -112,9 +111,9 @@ class LeafPaths:
     max_leaves: int
 
     @classmethod
-    def of(cls, booster: lgb.Booster, n_features: int) -> LeafPaths:
-        """Walk every tree of `booster` (its JSON dump) once."""
-        trees = booster.dump_model()["tree_info"]
+    def of(cls, dump: dict[str, Any], n_features: int) -> LeafPaths:
+        """Walk every tree of a model (its `dump_model()` JSON) once."""
+        trees = dump["tree_info"]
         max_leaves = max((int(t["num_leaves"]) for t in trees), default=1)
         paths = np.zeros((len(trees) * max_leaves, n_features), dtype=np.float64)
         leaf_value = np.zeros(len(trees) * max_leaves, dtype=np.float64)
@@ -195,10 +194,11 @@ class LignumLeaves:
 
     name = "lignum"
 
-    def __init__(self, merged: lgb.Booster, row: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(self, dump: dict[str, Any], row: np.ndarray, offsets: np.ndarray) -> None:
+        """`dump`: the merged model's `dump_model()` JSON (turned into the index model)."""
         import lignum  # a serving dependency, but the service runs without it (LightGBM)
 
-        index_model = _index_model(merged.dump_model(), offsets.tolist())
+        index_model = _index_model(dump, offsets.tolist())
         # lignum reads models from files only: the index model goes through a private
         # temporary directory, removed once loaded.
         with tempfile.TemporaryDirectory(prefix="flightontime-") as tmp:
@@ -237,10 +237,9 @@ def _release_lignum_models() -> None:
 
 
 def _index_model(dump: dict[str, Any], offsets: Sequence[int]) -> dict[str, Any]:
-    """A `dump_model()` JSON turned into its index model (see `LignumLeaves`)."""
+    """A fresh `dump_model()` JSON turned, in place, into its index model (see `LignumLeaves`)."""
     trees = []
     for t, (tree, offset) in enumerate(zip(dump["tree_info"], offsets, strict=True)):
-        tree = copy.deepcopy(tree)
         stack = [tree["tree_structure"]]
         while stack:
             node = stack.pop()
@@ -289,20 +288,21 @@ def _same_leaves(a: LightGBMLeaves | LignumLeaves, b: LightGBMLeaves, row: np.nd
 
 def leaf_finder(
     merged: lgb.Booster,
-    n_features: int,
+    dump: dict[str, Any],
     row: np.ndarray,
     offsets: np.ndarray,
     engine: str = "auto",
 ) -> tuple[LightGBMLeaves | LignumLeaves, str]:
     """The leaf finder to serve with and why: lignum when asked for ("auto"), installed and
-    equal to LightGBM on the probe rows; LightGBM otherwise."""
+    equal to LightGBM on the probe rows; LightGBM otherwise. `dump` is `merged`'s JSON (or
+    the same trees in the same order), used up by lignum's index model."""
     if engine not in TREE_ENGINES:
         raise ValueError(f"tree engine {engine!r}: expected one of {', '.join(TREE_ENGINES)}")
-    lightgbm = LightGBMLeaves(merged, n_features, row, offsets)
+    lightgbm = LightGBMLeaves(merged, row.shape[1], row, offsets)
     if engine == "lightgbm":
         return lightgbm, "LightGBM, as configured"
     try:
-        candidate = LignumLeaves(merged, row, offsets)
+        candidate = LignumLeaves(dump, row, offsets)
         same = _same_leaves(candidate, lightgbm, row)
     except Exception as exc:  # not installed, or a model it cannot read: LightGBM serves
         return lightgbm, f"LightGBM: lignum unusable ({type(exc).__name__}: {exc})"
@@ -327,18 +327,20 @@ class LeafScorer:
     def __init__(
         self,
         boosters: Sequence[lgb.Booster],
+        dumps: Sequence[dict[str, Any]],
         leaf_paths: Sequence[LeafPaths],
         grouped: np.ndarray,
         key_features: Sequence[int],
         engine: str = "auto",
     ) -> None:
-        """`boosters[0]` is the primary model, `grouped` its per-group contributions, and
-        `key_features[g]` the feature column without which group g is never a factor."""
+        """`boosters[0]` is the primary model, `dumps` their `dump_model()` JSON (used up),
+        `grouped` the primary's per-group contributions, and `key_features[g]` the feature
+        column without which group g is never a factor."""
         n_features = leaf_paths[0].paths.shape[1]
         merged = lgb.Booster(model_str=boosters[-1].model_to_string())
         for booster in reversed(boosters[:-1]):  # a merge puts the other model's trees first
             _check(_LIB.LGBM_BoosterMerge(merged._handle, booster._handle))
-        self._merged = merged
+        # Only the chosen leaf finder keeps the merged booster (lignum has its own copy).
         max_leaves = max(p.max_leaves for p in leaf_paths)
         n_trees = sum(p.n_trees for p in leaf_paths)
         n_groups = grouped.shape[1]
@@ -374,7 +376,10 @@ class LeafScorer:
         self._row = np.zeros((1, n_features), dtype=np.float64)
         self._pack = struct.Struct(f"={n_features}d").pack_into
         self._lock = threading.Lock()
-        self.finder, self.engine_note = leaf_finder(merged, n_features, self._row, offsets, engine)
+        # The merged model's trees are the models' trees in order: their dumps put together
+        # are its dump, without asking LightGBM for another.
+        dump = {**dumps[0], "tree_info": [tree for d in dumps for tree in d["tree_info"]]}
+        self.finder, self.engine_note = leaf_finder(merged, dump, self._row, offsets, engine)
         # The reached rows as one-row sparse matrices for scipy's own kernel (the batch path's
         # product, called directly): no temporary copy of the rows, added in tree order.
         spans = ((0, first.n_trees), (first.n_trees, n_trees))
