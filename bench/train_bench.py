@@ -131,14 +131,13 @@ def _top3_overlap(bundle: object, x: object) -> float:
     service names) and the top three by TreeSHAP, over the batch rows."""
     import numpy as np
 
-    from flightontime.features import FEATURE_INDEX
-    from flightontime.model.factors import FACTOR_GROUPS, GROUP_MATRIX
+    from flightontime.model.factors import GROUP_KEY_FEATURES, GROUP_MATRIX
 
     scorer, primary = bundle._scorer, bundle.boosters[0]  # type: ignore[attr-defined]
     path, _ = scorer.score_many(x, 1)
     shap = np.asarray(primary.predict(x, pred_contrib=True))[:, :-1] @ GROUP_MATRIX
     # As the service ranks: a group whose defining input is missing is never a factor.
-    missing = np.isnan(x[:, [FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS]])
+    missing = np.isnan(x[:, list(GROUP_KEY_FEATURES)])
 
     def top3(contributions: np.ndarray) -> list[list[int]]:
         strength = np.where(missing, -1.0, np.abs(contributions))

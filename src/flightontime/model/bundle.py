@@ -132,7 +132,6 @@ class Bundle:
         self.cancellation_calibrator = cancellation_calibrator or Calibrator("none")
         n = len(FEATURE_NAMES)
         models = [*self.boosters, *([cancellation] if cancellation is not None else [])]
-        self._models = models
         dumps = [b.dump_model() for b in models]  # every tree, read once
         self._sigmoids = [_binary_sigmoid(d) for d in dumps]
         paths = [LeafPaths.of(d, n) for d in dumps]

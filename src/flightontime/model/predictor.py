@@ -275,9 +275,8 @@ def _probe_rows(n_features: int) -> np.ndarray:
 def _same_leaves(a: LightGBMLeaves | LignumLeaves, b: LightGBMLeaves, row: np.ndarray) -> bool:
     """Whether two leaf finders agree on the probe rows, as batches and one row at a time."""
     x = _probe_rows(row.shape[1])
-    if not np.array_equal(a.many(x, 1), b.many(x, 1)) or not np.array_equal(
-        a.many(x, 2), b.many(x, 1)
-    ):
+    reference = b.many(x, 1)
+    if not np.array_equal(a.many(x, 1), reference) or not np.array_equal(a.many(x, 2), reference):
         return False
     for values in x[::16]:
         row[0] = values
