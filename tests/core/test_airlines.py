@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from flightontime.data.airlines import airline_codes, airline_name, known_airlines
+from flightontime_core.airlines import airline_codes, airline_name, known_airlines
 
 NYCFLIGHTS13_CARRIERS = {
     "9E": "EDV", "AA": "AAL", "AS": "ASA", "B6": "JBU", "DL": "DAL", "EV": "ASQ",

@@ -16,15 +16,16 @@ from typing import IO
 
 import pandas as pd
 
-from flightontime.data.canonical import (
+from flightontime_core.training.sources.canonical import (
     METRES_PER_MILE,
+    ProgressCallback,
     drop_counted,
     finalize,
     great_circle_m,
     resolve_codes,
+    with_progress,
 )
-from flightontime.data.progress import progress_iter
-from flightontime.data.schema import (
+from flightontime_core.training.sources.table import (
     AIRLINE,
     CANCELLED,
     CANONICAL_COLUMNS,
@@ -193,12 +194,15 @@ def _read_one(path: Path, counts: Counter[str]) -> tuple[pd.DataFrame, int]:
     return out, rows_read
 
 
-def read_bts(paths: Sequence[Path]) -> LoadResult:
-    """Canonical table from BTS On-Time Reporting CSV or zip files (cancelled rows kept)."""
+def read_bts(paths: Sequence[Path], *, progress: ProgressCallback | None = None) -> LoadResult:
+    """Canonical table from BTS On-Time Reporting CSV or zip files (cancelled rows kept).
+
+    `progress(done, total)`, when given, is called with 0 files read, then after each file.
+    """
     counts: Counter[str] = Counter()
     frames: list[pd.DataFrame] = []
     rows_read = 0
-    for path in progress_iter(list(paths), "Reading BTS On-Time"):
+    for path in with_progress(list(paths), progress):
         frame, n = _read_one(Path(path), counts)
         frames.append(frame)
         rows_read += n

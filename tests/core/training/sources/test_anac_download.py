@@ -8,8 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flightontime.config import get_settings
-from flightontime.data.anac import (
+from flightontime_core.training.sources.anac import (
+    DEFAULT_BASE_URL,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
     AnacDownloadError,
     anac_month_url,
     anac_month_urls,
@@ -27,7 +29,7 @@ def test_month_url_follows_the_portal_layout() -> None:
     assert anac_month_url(2024, 11, BASE + "/") == f"{BASE}/2024/11%20-%20Novembro/VRA_202411.csv"
     assert anac_month_urls(2023, 3, BASE)[1] == f"{BASE}/2023/VRA_20233.csv"
     default = anac_month_url(2023, 1)
-    assert default.startswith(get_settings().anac_base_url + "/2023/01%20-%20Janeiro/")
+    assert default.startswith(DEFAULT_BASE_URL + "/2023/01%20-%20Janeiro/")
     assert default.startswith("https://sistemas.anac.gov.br/dadosabertos/")
     with pytest.raises(ValueError, match=r"1\.\.12"):
         anac_month_url(2023, 13, BASE)
@@ -168,3 +170,53 @@ def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
         )
     assert portal.requests == [url]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_default_retries_and_progress_per_month(tmp_path: Path) -> None:
+    jan = anac_month_url(2023, 1, BASE)
+    portal = Portal({jan: [httpx.Response(200, content=PAYLOAD)]})
+    calls: list[tuple[int, int]] = []
+    download_anac(
+        (2023, 1), (2023, 1), tmp_path, client=portal.client(), base_url=BASE,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    # February is fetched, January comes from the cache: both count as done.
+    feb = anac_month_url(2023, 2, BASE)
+    portal.script[feb] = [httpx.Response(200, content=PAYLOAD)]
+    download_anac(
+        (2023, 1), (2023, 2), tmp_path, client=portal.client(), base_url=BASE,
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    assert calls == [(0, 1), (1, 1), (0, 2), (1, 2), (2, 2)]
+
+    march = anac_month_url(2023, 3, BASE)
+    failing = Portal({march: [httpx.Response(503)]})
+    with pytest.raises(AnacDownloadError, match=f"after {DEFAULT_RETRIES + 1} attempts"):
+        download_anac(
+            (2023, 3), (2023, 3), tmp_path, client=failing.client(), base_url=BASE,
+            sleep=_no_sleep,
+        )  # fmt: skip
+    assert failing.requests == [march] * (DEFAULT_RETRIES + 1)
+
+
+def test_download_parameters_are_checked(tmp_path: Path) -> None:
+    assert DEFAULT_TIMEOUT_S > 0
+    with pytest.raises(ValueError, match="retries"):
+        download_anac((2023, 1), (2023, 1), tmp_path, base_url=BASE, retries=-1)
+    with pytest.raises(ValueError, match="timeout_s"):
+        download_anac((2023, 1), (2023, 1), tmp_path, base_url=BASE, timeout_s=0)
+
+
+def test_the_client_it_creates_uses_timeout_s(
+    tmp_path: Path, portal_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[dict[str, object]] = []
+    real_client = httpx.Client
+
+    def spy(**kwargs: object) -> httpx.Client:
+        created.append(kwargs)
+        return real_client(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx, "Client", spy)
+    download_anac((2023, 1), (2023, 1), tmp_path, base_url=portal_server, timeout_s=7.5)
+    assert created == [{"timeout": 7.5, "follow_redirects": True}]

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from flightontime.data.airports import (
+from flightontime_core.airports import (
     EARTH_RADIUS_M,
     Airport,
     distance_m,
@@ -82,7 +82,8 @@ def test_haversine_scalar_and_distance_type() -> None:
 def test_serving_modules_import_without_pandas() -> None:
     code = (
         "import sys\n"
-        "import flightontime.data.airports, flightontime.data.airlines, flightontime.data.schema\n"
+        "import flightontime_core.airports, flightontime_core.airlines\n"
+        "import flightontime_core.training.sources, flightontime_core.training.sources.table\n"
         "assert 'pandas' not in sys.modules, 'pandas imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightontime.data.bts import BtsFormatError, parse_hhmm, read_bts
-from flightontime.data.schema import CANONICAL_COLUMNS
+from flightontime_core.training.sources.bts import BtsFormatError, parse_hhmm, read_bts
+from flightontime_core.training.sources.table import CANONICAL_COLUMNS
 
 TRANSTATS = "T_ONTIME_REPORTING_2023_01.csv"  # FL_DATE "1/15/2023 12:00:00 AM", OP_CARRIER
 KAGGLE = "airline_2018_sample.csv"  # FL_DATE "2018-01-01", CRS_DEP_TIME as an integer
@@ -132,3 +132,12 @@ def test_parse_hhmm(text: str, minutes: int) -> None:
 @pytest.mark.parametrize("text", ["2460", "2401", "2500", "-5", "12:30", "", "abc", "12.5"])
 def test_parse_hhmm_rejects(text: str) -> None:
     assert np.isnan(parse_hhmm(pd.Series([text])).iloc[0])
+
+
+def test_progress_reports_each_file(bts_dir: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    read_bts(
+        [bts_dir / TRANSTATS, bts_dir / KAGGLE],
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(0, 2), (1, 2), (2, 2)]

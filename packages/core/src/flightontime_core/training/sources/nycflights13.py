@@ -7,14 +7,15 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from flightontime.data.canonical import (
+from flightontime_core.flights import WEATHER_FIELDS
+from flightontime_core.training.sources.canonical import (
     METRES_PER_MILE,
     drop_counted,
     finalize,
     great_circle_m,
     resolve_codes,
 )
-from flightontime.data.schema import (
+from flightontime_core.training.sources.table import (
     AIRLINE,
     CANCELLED,
     DEP_DELAY_MIN,
@@ -22,7 +23,6 @@ from flightontime.data.schema import (
     DISTANCE_M,
     ORIGIN,
     SCHEDULED_DEPARTURE,
-    WEATHER_FIELDS,
     LoadResult,
 )
 
@@ -48,20 +48,20 @@ def metric_weather(weather: pd.DataFrame, counts: Counter[str]) -> pd.DataFrame:
     weather = drop_counted(weather, dup, "duplicate_hour", counts)
     out = weather.loc[:, _WEATHER_KEY].copy()
     values = {
-        "temperatura_c": _f_to_c(weather["temp"]),
-        "ponto_orvalho_c": _f_to_c(weather["dewp"]),
-        "umidade_pct": weather["humid"],
-        "vento_direcao_graus": weather["wind_dir"],
-        "vento_kmh": weather["wind_speed"] * KMH_PER_MPH,
-        "rajada_kmh": weather["wind_gust"] * KMH_PER_MPH,
-        "precipitacao_mm": weather["precip"] * MM_PER_INCH,
-        "pressao_hpa": weather["pressure"],  # millibar == hectopascal
-        "visibilidade_km": weather["visib"] * KM_PER_MILE,
+        "temperature_c": _f_to_c(weather["temp"]),
+        "dew_point_c": _f_to_c(weather["dewp"]),
+        "humidity_pct": weather["humid"],
+        "wind_direction_deg": weather["wind_dir"],
+        "wind_kmh": weather["wind_speed"] * KMH_PER_MPH,
+        "gust_kmh": weather["wind_gust"] * KMH_PER_MPH,
+        "precipitation_mm": weather["precip"] * MM_PER_INCH,
+        "pressure_hpa": weather["pressure"],  # millibar == hectopascal
+        "visibility_km": weather["visib"] * KM_PER_MILE,
     }
-    assert tuple(values) == WEATHER_FIELDS  # one vocabulary, same order as the schema
+    assert tuple(values) == WEATHER_FIELDS  # one vocabulary, same order as the core
     for name, series in values.items():
         out[name] = series.astype("float64")
-    for name in ("vento_kmh", "rajada_kmh"):
+    for name in ("wind_kmh", "gust_kmh"):
         implausible = out[name] > MAX_PLAUSIBLE_WIND_KMH
         if implausible.any():
             counts["implausible_wind"] += int(implausible.sum())

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightontime.data.anac import AnacFormatError, decode_bytes, read_anac
-from flightontime.data.schema import CANONICAL_COLUMNS
+from flightontime_core.training.sources.anac import AnacFormatError, decode_bytes, read_anac
+from flightontime_core.training.sources.table import CANONICAL_COLUMNS
 
 UTF8_BOM = "VRA_2023-01.csv"  # current header, CRLF, with a bad row of every kind
 UTF8 = "VRA_2023-02.csv"  # spaces around header names, times with seconds
@@ -125,3 +125,10 @@ def test_no_files_gives_an_empty_canonical_table() -> None:
     result = read_anac([])
     assert len(result.flights) == 0
     assert tuple(result.flights.columns) == CANONICAL_COLUMNS
+
+
+def test_progress_reports_each_file(anac_dir: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    paths = sorted(anac_dir.glob("*.csv"))
+    read_anac(paths, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]

@@ -1,4 +1,4 @@
-"""Fixtures of the data tests: small files in the sources' exact formats."""
+"""Fixtures of the source reader tests: small files in the sources' exact formats."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# The fixture files live with the rest of the test data, in tests/fixtures.
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ class Airline(NamedTuple):
 @lru_cache(maxsize=1)
 def _index() -> dict[str, Airline]:
     """Every IATA and ICAO code -> its airline, read once from the package's CSV."""
-    text = resources.files("flightontime.data").joinpath("airlines.csv").read_text("utf-8")
+    text = (resources.files("flightontime_core") / "data" / "airlines.csv").read_text("utf-8")
     index: dict[str, Airline] = {}
     for row in csv.DictReader(text.splitlines()):
         airline = Airline(

@@ -6,6 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+# The weather columns carry the names of the core's `Weather` fields, so one vocabulary runs from
+# training data to predictions.
+from flightontime_core.flights import WEATHER_FIELDS as WEATHER_FIELDS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,20 +30,6 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     DISTANCE_M,
     DEP_DELAY_MIN,
     CANCELLED,
-)
-
-# Optional weather at the origin for the scheduled hour, metric units. Same names as the API's
-# `clima` object so one vocabulary runs from training data to requests.
-WEATHER_FIELDS: tuple[str, ...] = (
-    "temperatura_c",
-    "ponto_orvalho_c",
-    "umidade_pct",
-    "vento_direcao_graus",
-    "vento_kmh",
-    "rajada_kmh",
-    "precipitacao_mm",
-    "pressao_hpa",
-    "visibilidade_km",
 )
 
 

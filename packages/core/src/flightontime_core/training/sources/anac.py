@@ -24,10 +24,16 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from flightontime.config import get_settings
-from flightontime.data.canonical import drop_counted, finalize, great_circle_m, resolve_codes
-from flightontime.data.progress import progress_iter, task
-from flightontime.data.schema import (
+from flightontime_core.airports import resolve_airport
+from flightontime_core.training.sources.canonical import (
+    ProgressCallback,
+    drop_counted,
+    finalize,
+    great_circle_m,
+    resolve_codes,
+    with_progress,
+)
+from flightontime_core.training.sources.table import (
     AIRLINE,
     CANCELLED,
     DEP_DELAY_MIN,
@@ -39,6 +45,13 @@ from flightontime.data.schema import (
 )
 
 SOURCE = "anac"
+# The portal's VRA folder; callers with their own configuration pass base_url instead.
+DEFAULT_BASE_URL = (
+    "https://sistemas.anac.gov.br/dadosabertos/"
+    "Voos%20e%20opera%C3%A7%C3%B5es%20a%C3%A9reas/Voo%20Regular%20Ativo%20%28VRA%29"
+)
+DEFAULT_TIMEOUT_S = 60.0  # per request, for the client download_anac creates
+DEFAULT_RETRIES = 4  # retries after the first attempt, on 429, 5xx and transport errors
 ANAC_TZ = "America/Sao_Paulo"  # VRA times are "horário de Brasília"
 
 REGULAR_DI = "0"  # Código Autorização (DI) 0 = regular flight (IAC 1504)
@@ -193,18 +206,19 @@ def _brasilia_to_local(values: pd.Series, zones: pd.Series) -> pd.Series:
 
 
 def _zones(icao: pd.Series) -> pd.Series:
-    from flightontime.data.airports import resolve_airport
-
     table = {code: a.tz for code in icao.dropna().unique() if (a := resolve_airport(code))}
     return icao.map(table)
 
 
-def read_anac(paths: Sequence[Path]) -> LoadResult:
-    """Canonical table from VRA monthly CSVs: realised and cancelled regular N/R/H flights."""
+def read_anac(paths: Sequence[Path], *, progress: ProgressCallback | None = None) -> LoadResult:
+    """Canonical table from VRA monthly CSVs: realised and cancelled regular N/R/H flights.
+
+    `progress(done, total)`, when given, is called with 0 files read, then after each file.
+    """
     frames: list[pd.DataFrame] = []
     counts: Counter[str] = Counter()
     rows_read = 0
-    for path in progress_iter(list(paths), "Reading ANAC VRA"):
+    for path in with_progress(list(paths), progress):
         frame, columns = _read_frame(Path(path))
         rows_read += len(frame)
         frames.append(_canonical_rows(frame, columns, counts))
@@ -294,17 +308,17 @@ def _canonical_rows(
 # Downloader
 
 
-def anac_month_urls(year: int, month: int, base_url: str | None = None) -> tuple[str, ...]:
+def anac_month_urls(year: int, month: int, base_url: str = DEFAULT_BASE_URL) -> tuple[str, ...]:
     """Candidate URLs of one VRA month, most likely first (see anac_month_url)."""
     if not 1 <= month <= 12:
         raise ValueError(f"month must be 1..12, got {month}")
-    base = (base_url if base_url is not None else get_settings().anac_base_url).rstrip("/")
+    base = base_url.rstrip("/")
     name = f"VRA_{year}{month}.csv"
     folder = quote(f"{month:02d} - {MONTHS_PT[month - 1]}")
     return (f"{base}/{year}/{folder}/{name}", f"{base}/{year}/{name}")
 
 
-def anac_month_url(year: int, month: int, base_url: str | None = None) -> str:
+def anac_month_url(year: int, month: int, base_url: str = DEFAULT_BASE_URL) -> str:
     """URL of one VRA month on the ANAC open-data portal.
 
     Assumed layout (directory listings of sistemas.anac.gov.br/dadosabertos, 2024-2026):
@@ -382,41 +396,43 @@ def _fetch_to(
 def download_anac(
     start: tuple[int, int],
     end: tuple[int, int],
-    cache_dir: Path | None = None,
+    cache_dir: Path,
     *,
     client: httpx.Client | None = None,
-    base_url: str | None = None,
-    retries: int | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    retries: int = DEFAULT_RETRIES,
     backoff_s: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    progress: ProgressCallback | None = None,
 ) -> list[Path]:
     """Download the VRA months start..end (inclusive) into cache_dir; cached months are reused.
 
-    cache_dir defaults to `<Settings.data_cache_dir>/anac`. A month whose file is in the cache is
-    never fetched again; a failed download leaves no file behind.
+    A month whose file is in the cache is never fetched again; a failed download leaves no file
+    behind. `timeout_s` applies to the client created here (a given `client` keeps its own);
+    `retries` counts the attempts after the first; `progress(done, total)`, when given, is called
+    with 0 months done, then after each month, cached or downloaded.
     """
-    settings = get_settings()
-    cache = Path(cache_dir) if cache_dir is not None else settings.data_cache_dir / "anac"
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+    cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    retries = settings.http_retries if retries is None else retries
     months = month_range(start, end)
     own_client = client is None
-    http = client or httpx.Client(timeout=settings.http_timeout_s, follow_redirects=True)
+    http = client or httpx.Client(timeout=timeout_s, follow_redirects=True)
     paths: list[Path] = []
     try:
-        with task("Downloading ANAC VRA", total=len(months)) as bar:
-            for year, month in months:
-                target = cached_month_path(cache, year, month)
-                if not (target.is_file() and target.stat().st_size > 0):
-                    urls = anac_month_urls(year, month, base_url)
-                    if not any(
-                        _fetch_to(http, url, target, retries, backoff_s, sleep) for url in urls
-                    ):
-                        raise AnacDownloadError(
-                            f"{year}-{month:02d}: not on the portal (tried {', '.join(urls)})"
-                        )
-                paths.append(target)
-                bar.advance(1)
+        for year, month in with_progress(months, progress):
+            target = cached_month_path(cache, year, month)
+            if not (target.is_file() and target.stat().st_size > 0):
+                urls = anac_month_urls(year, month, base_url)
+                if not any(_fetch_to(http, url, target, retries, backoff_s, sleep) for url in urls):
+                    raise AnacDownloadError(
+                        f"{year}-{month:02d}: not on the portal (tried {', '.join(urls)})"
+                    )
+            paths.append(target)
     finally:
         if own_client:
             http.close()

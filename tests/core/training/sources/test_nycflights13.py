@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flightontime.data.nycflights13 import load_nycflights13
-from flightontime.data.schema import CANONICAL_COLUMNS, WEATHER_FIELDS, LoadResult
+from flightontime_core.flights import WEATHER_FIELDS
+from flightontime_core.training.sources.nycflights13 import load_nycflights13
+from flightontime_core.training.sources.table import CANONICAL_COLUMNS, LoadResult
 
 ROWS = 336_776
 CANCELLED = 8_255  # rows with NaN dep_time
@@ -62,9 +63,9 @@ def test_codes_time_and_distance_of_the_first_flight(loaded: tuple[LoadResult, f
     assert row["dep_delay_min"] == 2.0
     assert row["distance_m"] == pytest.approx(1400 * 1609.344)
     # Weather at EWR, 2013-01-01 05:00 local: 39.02 F, 1011.9 mbar, 10 miles visibility.
-    assert row["temperatura_c"] == pytest.approx((39.02 - 32) * 5 / 9)
-    assert row["pressao_hpa"] == pytest.approx(1011.9)
-    assert row["visibilidade_km"] == pytest.approx(16.09344)
+    assert row["temperature_c"] == pytest.approx((39.02 - 32) * 5 / 9)
+    assert row["pressure_hpa"] == pytest.approx(1011.9)
+    assert row["visibility_km"] == pytest.approx(16.09344)
 
 
 def test_all_airports_are_icao_and_origins_are_the_three_nyc_airports(
@@ -84,13 +85,13 @@ def test_weather_join_coverage_and_metric_ranges(loaded: tuple[LoadResult, float
     assert result.weather_issues["duplicate_hour"] == 3
     # nycflights13's one impossible wind reading (1048 mph) is blanked, not kept.
     assert result.weather_issues["implausible_wind"] == 1
-    coverage = df["temperatura_c"].notna().mean()
+    coverage = df["temperature_c"].notna().mean()
     assert 0.99 < coverage < 1.0
-    assert -20 < float(df["temperatura_c"].min()) < 45
-    assert float(df["umidade_pct"].max()) <= 100
-    assert float(df["vento_kmh"].max()) < 150
-    assert float(df["visibilidade_km"].max()) == pytest.approx(16.09344)
-    assert 980 < float(df["pressao_hpa"].mean()) < 1040
+    assert -20 < float(df["temperature_c"].min()) < 45
+    assert float(df["humidity_pct"].max()) <= 100
+    assert float(df["wind_kmh"].max()) < 150
+    assert float(df["visibility_km"].max()) == pytest.approx(16.09344)
+    assert 980 < float(df["pressure_hpa"].mean()) < 1040
 
 
 def test_without_weather() -> None:
@@ -124,11 +125,11 @@ def test_weather_is_the_origin_weather_of_the_scheduled_local_hour(
         expected = by_key.get((f.origin, f.year, f.month, f.day, f.hour))
         row = df.iloc[i]
         if expected is None:
-            assert np.isnan(row["temperatura_c"])
+            assert np.isnan(row["temperature_c"])
             continue
         temp, precip, visib = expected
-        assert row["temperatura_c"] == pytest.approx((temp - 32) * 5 / 9, nan_ok=True)
-        assert row["precipitacao_mm"] == pytest.approx(precip * 25.4, nan_ok=True)
-        assert row["visibilidade_km"] == pytest.approx(visib * 1.609344, nan_ok=True)
+        assert row["temperature_c"] == pytest.approx((temp - 32) * 5 / 9, nan_ok=True)
+        assert row["precipitation_mm"] == pytest.approx(precip * 25.4, nan_ok=True)
+        assert row["visibility_km"] == pytest.approx(visib * 1.609344, nan_ok=True)
         checked += 1
     assert checked > 1900

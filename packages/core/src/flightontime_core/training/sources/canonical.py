@@ -1,14 +1,17 @@
-"""Helpers shared by the source readers: vectorised airport resolution and canonical dtypes."""
+"""Helpers shared by the source readers: airport resolution, canonical dtypes, progress."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from flightontime.data.airports import haversine_m, resolve_airport
-from flightontime.data.schema import (
+from flightontime_core.airports import haversine_m, resolve_airport
+from flightontime_core.flights import WEATHER_FIELDS
+from flightontime_core.training.sources.table import (
     AIRLINE,
     CANCELLED,
     CANONICAL_COLUMNS,
@@ -17,10 +20,26 @@ from flightontime.data.schema import (
     DISTANCE_M,
     ORIGIN,
     SCHEDULED_DEPARTURE,
-    WEATHER_FIELDS,
 )
 
 METRES_PER_MILE = 1609.344
+
+T = TypeVar("T")
+
+# progress(done, total): called with done == 0 before the first item, then after each item, so a
+# caller can size its bar at once; the core shows nothing itself.
+ProgressCallback: TypeAlias = Callable[[int, int], None]
+
+
+def with_progress(items: Sequence[T], progress: ProgressCallback | None) -> Iterator[T]:
+    """Yield items, reporting progress(done, total) before the first and after each one."""
+    total = len(items)
+    if progress is not None:
+        progress(0, total)
+    for done, item in enumerate(items, start=1):
+        yield item
+        if progress is not None:
+            progress(done, total)
 
 
 def resolve_codes(codes: pd.Series) -> pd.DataFrame:

@@ -1,0 +1,1 @@
+"""Training: sources, fitting, export (the [train] extra)."""
