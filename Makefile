@@ -29,7 +29,7 @@ $(HATCH_VENV)/bin/hatch: requirements/hatch.lock
 install: $(VENV)/.installed  ## the default hatch environment at .venv (members editable, locked)
 
 $(VENV)/.installed: pyproject.toml $(MEMBERS) requirements/dev.lock | $(HATCH)
-	$(HATCH) env create default
+	$(HATCH) run true
 	@touch $@
 
 run: install  ## serve the committed default model (prints a token when none is set)

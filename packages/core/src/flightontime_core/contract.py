@@ -1,0 +1,181 @@
+"""The public contract's names: the Portuguese field names the existing Java backend sends and
+reads, mapped to the library's English ones, and an answer in the contract's shape.
+
+The HTTP adapter's schemas and the command line's `score` columns both use these names, so a
+flight is spelled the same way everywhere outside the library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from flightontime_core.errors import FlightError, Problem, problem
+from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
+from flightontime_core.prediction import Prediction
+
+# Contract name -> library name, for a flight.
+FLIGHT_FIELDS: Final[dict[str, str]] = {
+    "companhia": "airline",
+    "origem": "origin",
+    "destino": "destination",
+    "data_partida": "departure",
+    "distancia_m": "distance_m",
+    "clima": "weather",
+}
+REQUIRED_FIELDS: Final = ("companhia", "origem", "destino", "data_partida")
+# Contract name -> library name, for the weather (`clima`).
+WEATHER_NAMES: Final[dict[str, str]] = {
+    "temperatura_c": "temperature_c",
+    "ponto_orvalho_c": "dew_point_c",
+    "umidade_pct": "humidity_pct",
+    "vento_direcao_graus": "wind_direction_deg",
+    "vento_kmh": "wind_kmh",
+    "rajada_kmh": "gust_kmh",
+    "precipitacao_mm": "precipitation_mm",
+    "pressao_hpa": "pressure_hpa",
+    "visibilidade_km": "visibility_km",
+}
+assert tuple(WEATHER_NAMES.values()) == WEATHER_FIELDS
+_TO_CONTRACT = {v: k for k, v in FLIGHT_FIELDS.items()}
+_WEATHER_TO_CONTRACT = {v: k for k, v in WEATHER_NAMES.items()}
+
+# The answer's fields (the backend reads previsao and probabilidade).
+ANSWER_FIELDS: Final = (
+    "previsao",
+    "probabilidade",
+    "status",
+    "limiar_decisao",
+    "probabilidades",
+    "probabilidade_cancelamento",
+    "versao_modelo",
+    "fatores",
+    "avisos",
+)
+STATUS: Final = {"pt": ("Pontual", "Atrasado"), "en": ("On time", "Delayed")}
+
+# The Java backend's request, as its documentation and tests show it.
+EXAMPLE_REQUEST: Final[dict[str, Any]] = {
+    "companhia": "AZU",
+    "origem": "SBKP",
+    "destino": "SBRP",
+    "data_partida": "2025-11-10T14:30:00",
+    "distancia_m": 218000,
+}
+
+
+def contract_field(field: str) -> str:
+    """The contract's name of a library field path ("weather.wind_kmh" -> "clima.vento_kmh")."""
+    head, _, rest = field.partition(".")
+    name = _TO_CONTRACT.get(head, head)
+    if rest:
+        return f"{name}.{_WEATHER_TO_CONTRACT.get(rest, rest)}"
+    return name
+
+
+def round4(p: float) -> float:
+    """A probability as the contract gives it: four decimals."""
+    return round(p * 10000.0) / 10000.0
+
+
+def answer(prediction: Prediction, language: str = "pt") -> dict[str, Any]:
+    """A prediction in the contract's shape, every text in `language`."""
+    status = STATUS.get(language, STATUS["pt"])
+    cancellation = prediction.cancellation
+    return {
+        "previsao": 1 if prediction.delayed else 0,
+        "probabilidade": round4(prediction.probability),
+        "status": status[prediction.delayed],
+        "limiar_decisao": prediction.decision_threshold,
+        "probabilidades": {str(k): round4(v) for k, v in prediction.probabilities.items()},
+        "probabilidade_cancelamento": None if cancellation is None else round4(cancellation),
+        "versao_modelo": prediction.model_version,
+        "fatores": [f.text(language) for f in prediction.factors],
+        "avisos": [n.text(language) for n in prediction.warnings],
+    }
+
+
+def problems(error: FlightError, language: str = "pt") -> list[tuple[str, str, str]]:
+    """(contract field, reason in `language`, reason code) for every problem of a flight."""
+    return [(contract_field(p.field), p.text(language), p.code) for p in error.problems]
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def flight_from_record(record: Mapping[str, Any]) -> Flight | FlightError:
+    """A flight from a flat record named as the contract (a table row: the weather fields as
+    their own columns, blank or NaN where missing); a FlightError names what is missing."""
+    found: list[Problem] = [
+        problem(FLIGHT_FIELDS[name], "required")
+        for name in REQUIRED_FIELDS
+        if _blank(record.get(name))
+    ]
+    if found:
+        return FlightError(found)
+    weather: dict[str, Any] = {}
+    for contract_name, name in WEATHER_NAMES.items():
+        value = record.get(contract_name)
+        if not _blank(value):
+            weather[name] = value
+    distance = record.get("distancia_m")
+    departure = record["data_partida"]
+    try:
+        return Flight(
+            airline=str(record["companhia"]),
+            origin=str(record["origem"]),
+            destination=str(record["destino"]),
+            departure=departure if hasattr(departure, "isoformat") else str(departure),
+            distance_m=None if _blank(distance) else distance,
+            weather=Weather(**weather) if weather else None,
+        )
+    except TypeError as exc:  # a value of a type no Flight field accepts
+        return FlightError([problem("flight", "invalid", detail=str(exc))])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def flight_from_json(data: Any) -> Flight | FlightError:
+    """A flight from a decoded JSON object in the contract's shape (`clima` nested), or a
+    FlightError naming every field of the wrong type, missing, or unknown in `clima`.
+
+    Fields beyond the contract's are ignored, as the backend has always been allowed to send
+    them; the values' rules (codes, dates, bounds) are the resolver's, after this."""
+    if not isinstance(data, dict):
+        return FlightError([problem("flight", "wrong_type", expected="object")])
+    found: list[Problem] = []
+    for name in REQUIRED_FIELDS:
+        if data.get(name) is None:
+            found.append(problem(FLIGHT_FIELDS[name], "required"))
+        elif not isinstance(data[name], str):
+            found.append(problem(FLIGHT_FIELDS[name], "wrong_type", expected="text"))
+    distance = data.get("distancia_m")
+    if distance is not None and not _is_number(distance):
+        found.append(problem("distance_m", "wrong_type", expected="number"))
+    clima = data.get("clima")
+    weather: dict[str, float] = {}
+    if clima is not None and not isinstance(clima, dict):
+        found.append(problem("weather", "wrong_type", expected="object"))
+    elif clima is not None:
+        for key, value in clima.items():
+            known = WEATHER_NAMES.get(key)
+            if known is None:
+                found.append(problem(f"weather.{key}", "unknown_field"))
+            elif value is not None and not _is_number(value):
+                found.append(problem(f"weather.{known}", "wrong_type", expected="number"))
+            elif value is not None:
+                weather[known] = float(value)
+    if found:
+        return FlightError(found)
+    return Flight(
+        airline=data["companhia"],
+        origin=data["origem"],
+        destination=data["destino"],
+        departure=data["data_partida"],
+        distance_m=None if distance is None else float(distance),
+        weather=Weather(**weather) if weather else None,
+    )

@@ -1,0 +1,437 @@
+"""How flights become model inputs: one code path for a training table, a batch and one flight.
+
+`FeatureTables` holds every statistic the features use (vocabularies, smoothed historical delay
+rates, schedule density); it is fitted on the training window only and stored in the bundle.
+`build_features` gives the float32 matrix the ONNX model reads; `build_row` is its one-flight
+form on plain Python scalars, and a test holds the two to the same floats.
+
+Categories go in as numbers: each vocabulary is ordered by its smoothed delay rate in the
+training window, so a tree's `<=` split on the code separates riskier from safer values. The
+exporter ignores categorical splits (the converted model would be silently wrong), so no
+feature is declared categorical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+import numpy as np
+
+from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday, days_to_holiday_one
+from flightontime_core.flights import WEATHER_FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FEATURE_NAMES: Final[tuple[str, ...]] = (
+    "hour",  # local hour at the origin, 0-23
+    "minute",  # minute of the hour
+    "weekday",  # Monday = 0
+    "days_to_holiday",  # signed days to the nearest public holiday of the origin's country
+    "airline",  # vocabulary codes ordered by delay rate; NaN when unseen in training
+    "origin",
+    "destination",
+    "distance_km",
+    "airline_delay_rate",  # smoothed historical rates of the primary label (training window)
+    "route_delay_rate",
+    "origin_hour_delay_rate",
+    "origin_hour_density",  # planned departures at the origin in that weekday x hour, per week
+    *WEATHER_FIELDS,  # at the origin for the scheduled hour; NaN when not given
+)
+FEATURE_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(FEATURE_NAMES)}
+WEATHER_SLICE: Final = slice(
+    FEATURE_INDEX[WEATHER_FIELDS[0]], FEATURE_INDEX[WEATHER_FIELDS[-1]] + 1
+)
+N_FEATURES: Final = len(FEATURE_NAMES)
+N_WEATHER: Final = len(WEATHER_FIELDS)
+
+# Bumped whenever a feature's definition changes (not only its name): a bundle records it, and
+# loading refuses a bundle built for other features.
+FEATURE_DEFINITION: Final = 1
+TABLES_FORMAT: Final = 2
+MINUTES_PER_DAY: Final = 1440
+# Smoothing of the historical rates toward the global rate, in pseudo-flights.
+SMOOTHING: Final = 50.0
+# Bound on each table's cache of airline codes as requests send them.
+_AIRLINE_CACHE_MAX = 4096
+
+
+def feature_spec_id() -> str:
+    """A short digest of the feature list and its definition version (recorded in bundles)."""
+    text = f"{FEATURE_DEFINITION}:{','.join(FEATURE_NAMES)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def route_key(origin: str, destination: str) -> str:
+    """The route vocabulary's key for an origin/destination pair of ICAO codes."""
+    return f"{origin}-{destination}"
+
+
+def minutes_of(departure_local: np.ndarray) -> np.ndarray:
+    """Wall-clock minutes since 1970-01-01 (int64) of datetime64 local times."""
+    return np.asarray(departure_local).astype("datetime64[m]").astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FlightColumns:
+    """n resolved flights as columns: what the features are computed from."""
+
+    airline: np.ndarray  # object array of str, upper case, as given (IATA or ICAO)
+    origin: np.ndarray  # object array of str, ICAO
+    destination: np.ndarray  # object array of str, ICAO
+    minutes: np.ndarray  # int64, wall-clock minutes since 1970-01-01, local time at the origin
+    distance_m: np.ndarray  # float64
+    weather: np.ndarray  # float64 (n, N_WEATHER), NaN = not given
+
+    def __len__(self) -> int:
+        return int(self.minutes.shape[0])
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> FlightColumns:
+        """Columns of a canonical flights table (weather NaN where the table has none)."""
+        n = len(df)
+        weather = np.full((n, N_WEATHER), np.nan)
+        for j, name in enumerate(WEATHER_FIELDS):
+            if name in df.columns:
+                weather[:, j] = df[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        return cls(
+            airline=np.asarray(df["airline"].astype(str).str.upper().to_numpy(), dtype=object),
+            origin=np.asarray(df["origin"].astype(str).to_numpy(), dtype=object),
+            destination=np.asarray(df["destination"].astype(str).to_numpy(), dtype=object),
+            minutes=minutes_of(df["scheduled_departure"].to_numpy()),
+            distance_m=df["distance_m"].to_numpy(dtype=np.float64, na_value=np.nan),
+            weather=weather,
+        )
+
+    def take(self, rows: np.ndarray | slice) -> FlightColumns:
+        """The flights at `rows` (index array, mask or slice)."""
+        return FlightColumns(
+            self.airline[rows],
+            self.origin[rows],
+            self.destination[rows],
+            self.minutes[rows],
+            self.distance_m[rows],
+            self.weather[rows],
+        )
+
+    def without_weather(self) -> FlightColumns:
+        """The same flights with no weather given."""
+        return FlightColumns(
+            self.airline,
+            self.origin,
+            self.destination,
+            self.minutes,
+            self.distance_m,
+            np.full_like(self.weather, np.nan),
+        )
+
+
+class TablesData(msgspec.Struct, frozen=True):
+    """The stored form of `FeatureTables` (feature_tables.json in a bundle)."""
+
+    format: int
+    label_threshold_min: int
+    smoothing: float
+    window: tuple[str, str]
+    global_rate: float
+    airlines: list[str]  # each vocabulary in code order: ascending smoothed delay rate
+    origins: list[str]
+    destinations: list[str]
+    routes: list[str]
+    origin_countries: list[str | None]  # parallel to origins
+    airline_rate: list[float]
+    route_rate: list[float]
+    origin_hour_rate: list[list[float]]  # origins x 24
+    density: list[list[list[float]]]  # origins x 7 x 24
+
+
+def _country(icao: str) -> str | None:
+    from flightontime_core.airports import resolve_airport
+
+    airport = resolve_airport(icao)
+    return airport.country if airport is not None and airport.country else None
+
+
+class FeatureTables:
+    """Vocabularies and statistics of the training window, as lookups for the features."""
+
+    def __init__(self, data: TablesData) -> None:
+        if data.format != TABLES_FORMAT:
+            raise ValueError(f"feature tables format {data.format!r} != {TABLES_FORMAT}")
+        self.data = data
+        self.global_rate = float(data.global_rate)
+        self.airlines = tuple(data.airlines)
+        self.airline_index = {c: i for i, c in enumerate(data.airlines)}
+        self.origin_index = {c: i for i, c in enumerate(data.origins)}
+        self.destination_index = {c: i for i, c in enumerate(data.destinations)}
+        self.route_index = {c: i for i, c in enumerate(data.routes)}
+        self.airline_rate = np.asarray(data.airline_rate, dtype=np.float64)
+        self.route_rate = np.asarray(data.route_rate, dtype=np.float64)
+        self.origin_hour_rate = np.asarray(data.origin_hour_rate, dtype=np.float64).reshape(-1, 24)
+        self.density = np.asarray(data.density, dtype=np.float64).reshape(-1, 7, 24)
+        n_rates = (len(data.airlines), len(data.routes), len(data.origins))
+        if (
+            self.airline_rate.size,
+            self.route_rate.size,
+            self.origin_hour_rate.shape[0],
+        ) != n_rates:
+            raise ValueError("feature tables: a rate table does not match its vocabulary")
+        if self.density.shape[0] != len(data.origins) or len(data.origin_countries) != len(
+            data.origins
+        ):
+            raise ValueError("feature tables: density or countries do not match the origins")
+        self._countries = dict(zip(data.origins, data.origin_countries, strict=True))
+        # Request codes already mapped to a vocabulary index (None: unknown airline).
+        self._airline_lookup: dict[str, int | None] = dict(self.airline_index)
+        # Plain Python copies for the one-flight path (the same float values).
+        self._airline_rate_list: list[float] = self.airline_rate.tolist()
+        self._route_rate_list: list[float] = self.route_rate.tolist()
+        self._origin_hour_rate_list: list[list[float]] = self.origin_hour_rate.tolist()
+        self._density_list: list[list[list[float]]] = self.density.tolist()
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def airline_code(self, code: str) -> int | None:
+        """Vocabulary code of an airline in any of its forms (IATA or ICAO), None if unseen."""
+        try:
+            return self._airline_lookup[code]
+        except KeyError:
+            pass
+        from flightontime_core.airlines import airline_codes
+
+        found: int | None = None
+        for alias in airline_codes(code):
+            found = self.airline_index.get(alias)
+            if found is not None:
+                break
+        if len(self._airline_lookup) < _AIRLINE_CACHE_MAX:
+            self._airline_lookup[code] = found
+        return found
+
+    def country(self, origin: str) -> str | None:
+        """Country of an origin airport (the vocabulary's first, the airports table otherwise)."""
+        try:
+            return self._countries[origin]
+        except KeyError:
+            return _country(origin)
+
+    def knows_airport(self, icao: str) -> bool:
+        """Whether the training window had flights from or to this airport."""
+        return icao in self.origin_index or icao in self.destination_index
+
+    def knows_route(self, origin: str, destination: str) -> bool:
+        """Whether the training window had this route."""
+        return route_key(origin, destination) in self.route_index
+
+    # -- storage --------------------------------------------------------------------------------
+
+    def to_json(self) -> bytes:
+        """Deterministic JSON (same tables, same bytes)."""
+        return msgspec.json.encode(self.data)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> FeatureTables:
+        """Tables from `to_json` bytes; ValueError when they do not fit together."""
+        try:
+            data = msgspec.json.decode(raw, type=TablesData)
+        except msgspec.ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        return cls(data)
+
+    # -- fitting --------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        columns: FlightColumns,
+        late: np.ndarray,
+        *,
+        label_threshold_min: int,
+        window: tuple[date, date],
+        smoothing: float = SMOOTHING,
+    ) -> FeatureTables:
+        """Fit on the training window: every scheduled flight, `late` NaN where cancelled."""
+        n = len(columns)
+        if n == 0:
+            raise ValueError("cannot fit feature tables on an empty training window")
+        late = np.asarray(late, dtype=np.float64)
+        flown = ~np.isnan(late)
+        if not flown.any():
+            raise ValueError("no flown (non-cancelled) flight in the training window")
+        global_rate = float(late[flown].mean())
+
+        def smoothed(codes: np.ndarray, size: int) -> np.ndarray:
+            # (late + m * global) / (n + m): rare values stay close to the global rate.
+            hits = np.bincount(codes[flown], weights=late[flown], minlength=size)
+            count = np.bincount(codes[flown], minlength=size)
+            return np.asarray((hits + smoothing * global_rate) / (count + smoothing))
+
+        def by_rate(values: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+            # Vocabulary in code order (ascending rate, ties by name) and each row's code.
+            names, codes = np.unique(values.astype(str), return_inverse=True)
+            rate = smoothed(codes, names.size)
+            order = sorted(range(names.size), key=lambda i: (round(float(rate[i]), 12), names[i]))
+            rank = np.empty(names.size, dtype=np.int64)
+            rank[order] = np.arange(names.size)
+            return [str(names[i]) for i in order], rank[codes], rate[order]
+
+        airlines, _airline_codes, airline_rate = by_rate(columns.airline)
+        routes_of = np.array(
+            [route_key(o, d) for o, d in zip(columns.origin, columns.destination, strict=True)],
+            dtype=object,
+        )
+        routes, _, route_rate = by_rate(routes_of)
+        origins, origin_codes, _ = by_rate(columns.origin)
+        destinations, _, _ = by_rate(columns.destination)
+
+        minutes = columns.minutes
+        days = minutes // MINUTES_PER_DAY
+        hour = (minutes - days * MINUTES_PER_DAY) // 60
+        weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+        origin_hour = origin_codes * 24 + hour
+        origin_hour_rate = smoothed(origin_hour, len(origins) * 24).reshape(len(origins), 24)
+        # Density: scheduled departures (cancelled ones too: they were planned) per origin x
+        # weekday x hour, divided by how many of that weekday the window holds.
+        cell = (origin_codes * 7 + weekday) * 24 + hour
+        counts = np.bincount(cell, minlength=len(origins) * 7 * 24).reshape(len(origins), 7, 24)
+        first = window[0].toordinal() - EPOCH_ORDINAL
+        last = window[1].toordinal() - EPOCH_ORDINAL
+        per_weekday = np.bincount((np.arange(first, last + 1) + 3) % 7, minlength=7)
+        density = counts / np.maximum(per_weekday, 1)[None, :, None]
+
+        def r(a: np.ndarray) -> list[float]:
+            # Rounded so stored tables are small and stable; the model trains on these values.
+            return [float(v) for v in np.round(a, 8).ravel()]
+
+        return cls(
+            TablesData(
+                format=TABLES_FORMAT,
+                label_threshold_min=int(label_threshold_min),
+                smoothing=float(smoothing),
+                window=(window[0].isoformat(), window[1].isoformat()),
+                global_rate=round(global_rate, 8),
+                airlines=airlines,
+                origins=origins,
+                destinations=destinations,
+                routes=routes,
+                origin_countries=[_country(o) for o in origins],
+                airline_rate=r(airline_rate),
+                route_rate=r(route_rate),
+                origin_hour_rate=[r(row) for row in origin_hour_rate],
+                density=[[r(row) for row in plane] for plane in density],
+            )
+        )
+
+
+def build_row(
+    tables: FeatureTables,
+    airline: str,
+    origin: str,
+    destination: str,
+    minutes: int,
+    distance_m: float,
+    weather: Sequence[float] | None = None,
+) -> list[float]:
+    """One flight's features in `FEATURE_NAMES` order, from plain Python scalars.
+
+    `minutes`: local wall-clock minutes since 1970-01-01; `weather` in `WEATHER_FIELDS` order
+    (NaN where not given) or None. The same floats as `build_features` gives for the row.
+    """
+    nan = math.nan
+    days = minutes // MINUTES_PER_DAY
+    minute_of_day = minutes - days * MINUTES_PER_DAY
+    hour = minute_of_day // 60
+    weekday = (days + 3) % 7
+    g = tables.global_rate
+    a = tables.airline_code(airline)
+    o = tables.origin_index.get(origin)
+    d = tables.destination_index.get(destination)
+    r = tables.route_index.get(route_key(origin, destination))
+    row = [
+        float(hour),
+        float(minute_of_day - hour * 60),
+        float(weekday),
+        days_to_holiday_one(tables.country(origin), days),
+        nan if a is None else float(a),
+        nan if o is None else float(o),
+        nan if d is None else float(d),
+        distance_m / 1000.0,
+        g if a is None else tables._airline_rate_list[a],
+        g if r is None else tables._route_rate_list[r],
+        g if o is None else tables._origin_hour_rate_list[o][hour],
+        nan if o is None else tables._density_list[o][weekday][hour],
+    ]
+    if weather is None:
+        row.extend([nan] * N_WEATHER)
+    else:
+        row.extend(weather)
+    return row
+
+
+def build_features(columns: FlightColumns, tables: FeatureTables) -> np.ndarray:
+    """The (n, N_FEATURES) float32 model matrix of n flights."""
+    n = len(columns)
+    x = np.empty((n, N_FEATURES), dtype=np.float64)
+    nan = math.nan
+    minutes = columns.minutes
+    days = minutes // MINUTES_PER_DAY
+    minute_of_day = minutes - days * MINUTES_PER_DAY
+    hour = minute_of_day // 60
+    weekday = (days + 3) % 7
+    col = FEATURE_INDEX
+    x[:, col["hour"]] = hour
+    x[:, col["minute"]] = minute_of_day - hour * 60
+    x[:, col["weekday"]] = weekday
+    x[:, col["distance_km"]] = columns.distance_m / 1000.0
+
+    # What depends only on the airline and the airports is looked up once per distinct triple
+    # (a batch or a training table repeats a few hundred), then gathered for every row.
+    triples: dict[tuple[str, str, str], int] = {}
+    keys = zip(
+        columns.airline.tolist(), columns.origin.tolist(), columns.destination.tolist(), strict=True
+    )
+    codes = np.fromiter((triples.setdefault(k, len(triples)) for k in keys), dtype=np.intp, count=n)
+    g = tables.global_rate
+    static = np.empty((len(triples), 5))
+    origin_row = np.empty(len(triples), dtype=np.intp)
+    countries: dict[str | None, int] = {}
+    country_code = np.empty(len(triples), dtype=np.intp)
+    for j, (airline, origin, destination) in enumerate(triples):
+        a = tables.airline_code(airline)
+        o = tables.origin_index.get(origin)
+        d = tables.destination_index.get(destination)
+        r = tables.route_index.get(route_key(origin, destination))
+        # Unseen values get the global rate: exactly what smoothing gives a count of zero.
+        static[j] = (
+            nan if a is None else a,
+            nan if o is None else o,
+            nan if d is None else d,
+            g if a is None else tables._airline_rate_list[a],
+            g if r is None else tables._route_rate_list[r],
+        )
+        origin_row[j] = -1 if o is None else o
+        country_code[j] = countries.setdefault(tables.country(origin), len(countries))
+    per_row = static[codes]
+    x[:, col["airline"]] = per_row[:, 0]
+    x[:, col["origin"]] = per_row[:, 1]
+    x[:, col["destination"]] = per_row[:, 2]
+    x[:, col["airline_delay_rate"]] = per_row[:, 3]
+    x[:, col["route_delay_rate"]] = per_row[:, 4]
+    x[:, col["days_to_holiday"]] = days_to_holiday(days, country_code[codes], list(countries))
+    o_row = origin_row[codes]
+    known = o_row >= 0
+    at = np.where(known, o_row, 0)
+    if tables.origin_hour_rate.shape[0]:
+        x[:, col["origin_hour_delay_rate"]] = np.where(known, tables.origin_hour_rate[at, hour], g)
+        x[:, col["origin_hour_density"]] = np.where(known, tables.density[at, weekday, hour], nan)
+    else:
+        x[:, col["origin_hour_delay_rate"]] = g
+        x[:, col["origin_hour_density"]] = nan
+    x[:, WEATHER_SLICE] = columns.weather
+    return x.astype(np.float32)
