@@ -43,10 +43,10 @@ class Calibration(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """One model of the graph: its output, what it answers, and its calibration."""
+    """One model of the graph: its log-odds column, what it answers, and its calibration."""
 
     key: str  # "15", "30", "60" (minutes) or "cancelled"
-    output: str  # the graph output holding P(class 1), shape (n,)
+    column: int  # the graph output's column holding this model's log-odds
     given: int | None = None  # delay models: the threshold it is conditional on
     label: str = ""
     calibration: Calibration = Calibration()
@@ -55,7 +55,7 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True):
 class ExplanationSpec(msgspec.Struct, frozen=True, kw_only=True):
     """The primary model's decision-path contributions, summed per feature group."""
 
-    output: str  # graph output, shape (n, len(groups)), log-odds units
+    first_column: int  # the graph output's columns from here on, one per group, log-odds
     groups: tuple[str, ...]
     bias: float  # baseline + every tree's root value: contributions + bias = log-odds
 
@@ -66,6 +66,7 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
     feature_names: tuple[str, ...]
     feature_definition: int
     graph_input: str
+    graph_output: str  # (n, models + groups) float32: log-odds, then contributions
     weather_fields: tuple[str, ...]  # empty: trained without weather
     thresholds: tuple[int, ...]  # minutes; the first is the primary answer
     decision_threshold: float

@@ -10,7 +10,7 @@ explain the model that answers, in the same `session.run`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Final
 
@@ -40,7 +40,8 @@ GROUP_OF_FEATURE: Final[tuple[int, ...]] = tuple(
 )
 # A group whose defining feature is missing (no weather given, an unseen airline, no holiday
 # calendar) is never named: "temperature unknown raises the risk" tells a reader nothing.
-GROUP_KEY_FEATURE: Final = np.array([FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS])
+_GROUP_KEYS: Final = tuple(FEATURE_INDEX[features[0]] for _, features in FACTOR_GROUPS)
+GROUP_KEY_FEATURE: Final = np.array(_GROUP_KEYS)
 TOP: Final = 3
 
 _I = FEATURE_INDEX
@@ -55,11 +56,52 @@ def airport_label(icao: str) -> str:
     return airport.iata if airport is not None and airport.iata else icao
 
 
+# What identifies a group's sentence, as (feature columns, uses origin, uses destination): the
+# parameters are a function of these, so they are computed once per distinct key.
+_KEYS: Final[dict[str, tuple[tuple[int, ...], bool, bool]]] = {
+    "time": ((_I["hour"], _I["minute"]), False, False),
+    "weekday": ((_I["weekday"],), False, False),
+    "holiday": ((_I["days_to_holiday"],), False, False),
+    "airline": ((_I["airline"],), False, False),
+    "origin": ((_I["hour"],), True, False),
+    "destination": ((), False, True),
+    "route": ((), True, True),
+    "density": ((_I["weekday"], _I["hour"]), True, False),
+    "distance": ((_I["distance_km"],), False, False),
+    **{name: ((_I[name],), False, False) for name in WEATHER_FIELDS},
+}
+_CACHE_MAX = 65536
+
+Params = tuple[tuple[str, str | int | float], ...]
+_KeyFunction = Callable[[list[float], str, str], tuple[object, ...]]
+
+
+def _key_function(
+    group: int, columns: tuple[int, ...], uses_origin: bool, uses_destination: bool
+) -> _KeyFunction:
+    """What identifies a group's parameters for a row, built once per group."""
+    if len(columns) == 2:
+        first, second = columns
+        if uses_origin:
+            return lambda x, o, _d: (group, x[first], x[second], o)
+        return lambda x, _o, _d: (group, x[first], x[second])
+    if len(columns) == 1:
+        (only,) = columns
+        if uses_origin:
+            return lambda x, o, _d: (group, x[only], o)
+        return lambda x, _o, _d: (group, x[only])
+    if uses_origin and uses_destination:
+        return lambda _x, o, d: (group, o, d)
+    return lambda _x, _o, d: (group, d)
+
+
 class Explainer:
     """Ranks contributions into `Factor`s for one model's feature tables."""
 
     def __init__(self, tables: FeatureTables) -> None:
         self.tables = tables
+        self._key_of = tuple(_key_function(g, *_KEYS[name]) for g, name in enumerate(GROUP_NAMES))
+        self._params: dict[tuple[object, ...], Params] = {}
 
     def rank(self, contributions: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top groups per row (n, TOP) and their contributions; -1 where fewer than TOP count."""
@@ -70,34 +112,46 @@ class Explainer:
         top = np.where(strength[rows, top] > 0, top, -1)
         return top, contributions[rows, np.maximum(top, 0)].astype(np.float64)
 
+    def rank_row(self, contributions: list[float], x: list[float]) -> tuple[list[int], list[float]]:
+        """`rank` for one row of plain floats (the same order: strongest first, ties by group)."""
+        strength = [
+            -1.0 if x[k] != x[k] else abs(c)
+            for c, k in zip(contributions, _GROUP_KEYS, strict=True)
+        ]
+        top = sorted(range(len(strength)), key=strength.__getitem__, reverse=True)[:TOP]
+        # sorted(reverse=True) keeps equal keys in their order, as argsort(-s, stable) does.
+        groups = [g if strength[g] > 0 else -1 for g in top]
+        return groups, [contributions[g] if g >= 0 else contributions[0] for g in groups]
+
     def factors(
         self,
-        top: np.ndarray,
-        weights: np.ndarray,
-        x: np.ndarray,
+        top: list[list[int]],
+        weights: list[list[float]],
+        x: list[list[float]],
         origin: Sequence[str],
         destination: Sequence[str],
     ) -> list[tuple[Factor, ...]]:
-        """The `Factor`s of every row from `rank`'s output."""
-        top_rows: list[list[int]] = top.tolist()
-        weight_rows: list[list[float]] = weights.tolist()
-        xs: list[list[float]] = x.astype(np.float64).tolist()
-        out = []
-        for groups, ws, row, o, d in zip(
-            top_rows, weight_rows, xs, origin, destination, strict=True
-        ):
-            out.append(
-                tuple(
-                    Factor(GROUP_NAMES[g], w > 0, w, self.params(g, row, o, d))
-                    for g, w in zip(groups, ws, strict=True)
-                    if g >= 0
-                )
+        """The `Factor`s of every row from `rank`'s output (as lists)."""
+        params = self._cached_params
+        return [
+            tuple(
+                Factor(GROUP_NAMES[g], w > 0, w, params(g, row, o, d))
+                for g, w in zip(groups, ws, strict=True)
+                if g >= 0
             )
-        return out
+            for groups, ws, row, o, d in zip(top, weights, x, origin, destination, strict=True)
+        ]
 
-    def params(
-        self, group: int, x: list[float], origin: str, destination: str
-    ) -> tuple[tuple[str, str | int | float], ...]:
+    def _cached_params(self, group: int, x: list[float], origin: str, destination: str) -> Params:
+        key = self._key_of[group](x, origin, destination)
+        found = self._params.get(key)
+        if found is None:
+            if len(self._params) >= _CACHE_MAX:
+                self._params.clear()  # bounded: arbitrary inputs cannot grow memory
+            found = self._params[key] = self.params(group, x, origin, destination)
+        return found
+
+    def params(self, group: int, x: list[float], origin: str, destination: str) -> Params:
         """What a group's sentence names, as sorted key/value pairs."""
         name = GROUP_NAMES[group]
         if name == "time":
@@ -124,10 +178,8 @@ class Explainer:
                 ("rate", round(x[_I["route_delay_rate"]], 4)),
             )
         if name == "density":
-            return (
-                ("flights", round(x[_I["origin_hour_density"]], 1)),
-                ("origin", airport_label(origin)),
-            )
+            flights = round(x[_I["origin_hour_density"]], 1)
+            return (("flights", flights), ("origin", airport_label(origin)))
         if name == "distance":
             return (("km", round(x[_I["distance_km"]], 1)),)
         return (("value", round(x[_I[name]], 2)),)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from flightontime_core.bundle import CANCELLATION, Bundle, Manifest, ModelSpec
-from flightontime_core.calibration import calibrate, check
+from flightontime_core.calibration import check, probability, scalar
 from flightontime_core.errors import BundleError, FlightError
 from flightontime_core.explain import GROUP_NAMES, Explainer
 from flightontime_core.features import (
@@ -83,19 +83,27 @@ class Model:
                 check(spec.calibration)
             except ValueError as exc:
                 raise BundleError("manifest.json", f"model {spec.key}: {exc}") from None
-        if behaviour.explanation.groups != GROUP_NAMES:
+        explanation = behaviour.explanation
+        if explanation.groups != GROUP_NAMES:
             raise BundleError("manifest.json", "explanation groups differ from this code's")
         self._session = _session(bundle.graph, threads)
-        self._input = behaviour.graph_input
-        self._outputs = [m.output for m in behaviour.models] + [behaviour.explanation.output]
-        declared = {o.name for o in self._session.get_outputs()}
-        missing = [name for name in self._outputs if name not in declared]
-        inputs = self._session.get_inputs()
-        if missing or len(inputs) != 1 or inputs[0].name != self._input:
-            raise BundleError(
-                "model.onnx",
-                f"the graph does not have the manifest's input and outputs (missing {missing})",
-            )
+        self._input, self._output = behaviour.graph_input, behaviour.graph_output
+        self._chain = [(m.column, scalar(m.calibration)) for m in self._delay]
+        c = self._cancellation
+        self._cancel = None if c is None else (c.column, scalar(c.calibration))
+        first = explanation.first_column
+        self._groups = slice(first, first + len(GROUP_NAMES))
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        width = outputs[0].shape[-1] if len(outputs) == 1 else None
+        if (
+            len(inputs) != 1
+            or inputs[0].name != self._input
+            or len(outputs) != 1
+            or outputs[0].name != self._output
+            or width != first + len(GROUP_NAMES)
+            or sorted(m.column for m in behaviour.models) != list(range(first))
+        ):
+            raise BundleError("model.onnx", "the graph's input and output differ from the manifest")
         self.resolver = Resolver(self.tables, uses_weather=bool(self.weather_fields))
         self._explainer = Explainer(self.tables)
 
@@ -106,30 +114,45 @@ class Model:
 
     # -- scoring rows of features ---------------------------------------------------------------
 
-    def score(self, x: np.ndarray, *, explain: bool = True) -> Scores:
-        """Probabilities (and factor ranks) for an (n, N_FEATURES) float32 feature matrix."""
+    def raw_scores(self, x: np.ndarray) -> np.ndarray:
+        """The graph's output for (n, N_FEATURES) float32 features: every model's log-odds,
+        then the primary model's contributions per factor group."""
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
             raise ValueError(f"features must be (n, {N_FEATURES}), got {x.shape}")
+        out: np.ndarray = self._session.run([self._output], {self._input: x})[0]
+        return out
+
+    def score(self, x: np.ndarray, *, explain: bool = True) -> Scores:
+        """Probabilities (and factor ranks) for an (n, N_FEATURES) float32 feature matrix."""
         n = x.shape[0]
         if n == 0:
             empty = np.empty((0, len(self.thresholds)))
             none = np.empty((0, 3), dtype=np.int64) if explain else None
             return Scores(empty, np.empty(0) if self.has_cancellation else None, none, none)
-        outputs = self._session.run(self._outputs, {self._input: x})
-        probabilities = np.empty((n, len(self._delay)))
-        chained = np.ones(n)
-        for k, spec in enumerate(self._delay):
-            # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
-            # higher chance.
-            chained = chained * calibrate(spec.calibration, outputs[k])
-            probabilities[:, k] = chained
+        raw = self.raw_scores(x)
+        answers = list(map(self._probabilities, raw[:, : self._groups.start].tolist()))
+        probabilities = np.array([a[0] for a in answers])
         cancellation = None
-        if self._cancellation is not None:
-            cancellation = calibrate(self._cancellation.calibration, outputs[len(self._delay)])
+        if self.has_cancellation:
+            cancellation = np.array([a[1] for a in answers], dtype=np.float64)
         top = weights = None
         if explain:
-            top, weights = self._explainer.rank(outputs[-1], x)
+            top, weights = self._explainer.rank(raw[:, self._groups], x)
         return Scores(probabilities, cancellation, top, weights)
+
+    def _probabilities(self, log_odds: list[float]) -> tuple[list[float], float | None]:
+        """One flight's probabilities per threshold and of a cancellation, from the graph's
+        log-odds; plain floats, the same operations for a flight alone and in a batch."""
+        chained: list[float] = []
+        for column, calibrated in self._chain:
+            p = calibrated(probability(log_odds[column]))
+            # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets
+            # a higher chance.
+            chained.append(p * chained[-1] if chained else p)
+        if self._cancel is None:
+            return chained, None
+        column, calibrated = self._cancel
+        return chained, calibrated(probability(log_odds[column]))
 
     def score_columns(self, columns: FlightColumns, *, explain: bool = False) -> Scores:
         """`score` for resolved flight columns (a training or scoring table)."""
@@ -143,19 +166,16 @@ class Model:
         if isinstance(resolved, FlightError):
             raise resolved
         route, minutes, km, weather, notices = resolved
-        row = build_row(
-            self.tables,
-            route.airline,
-            route.origin.icao,
-            route.destination.icao,
-            minutes,
-            km,
-            weather,
-        )
+        origin, destination = route.origin.icao, route.destination.icao
+        row = build_row(self.tables, route.airline, origin, destination, minutes, km, weather)
         x = np.array([row], dtype=np.float32)
-        return self._answers(
-            self.score(x), x, [route.origin.icao], [route.destination.icao], [notices]
-        )[0]
+        raw: list[float] = self.raw_scores(x)[0].tolist()
+        probabilities, cancellation = self._probabilities(raw)
+        # The row as the model saw it (float32), as the batch path reads it.
+        seen: list[float] = x[0].tolist()
+        groups, weights = self._explainer.rank_row(raw[self._groups], seen)
+        factors = self._explainer.factors([groups], [weights], [seen], [origin], [destination])
+        return self._prediction(probabilities, cancellation, factors[0], notices)
 
     def predict_many(self, flights: Sequence[Flight]) -> list[Prediction | FlightError]:
         """Predictions for many flights in one vectorised pass, in order; a flight that cannot
@@ -167,50 +187,39 @@ class Model:
         if resolved.positions:
             columns = resolved.columns
             x = build_features(columns, self.tables)
-            answers = self._answers(
-                self.score(x),
-                x,
+            raw = self.raw_scores(x)
+            top, weights = self._explainer.rank(raw[:, self._groups], x)
+            factors = self._explainer.factors(
+                top.tolist(),
+                weights.tolist(),
+                x.tolist(),
                 columns.origin.tolist(),
                 columns.destination.tolist(),
-                resolved.notices,
             )
-            for i, answer in zip(resolved.positions, answers, strict=True):
-                out[i] = answer
+            answers = map(self._probabilities, raw[:, : self._groups.start].tolist())
+            for i, (probabilities, cancellation), found, notices in zip(
+                resolved.positions, answers, factors, resolved.notices, strict=True
+            ):
+                out[i] = self._prediction(probabilities, cancellation, found, notices)
         return [a for a in out if a is not None]
 
-    def _answers(
+    def _prediction(
         self,
-        scores: Scores,
-        x: np.ndarray,
-        origin: Sequence[str],
-        destination: Sequence[str],
-        notices: Sequence[tuple[Notice, ...]],
-    ) -> list[Prediction]:
-        assert scores.top is not None
-        assert scores.weights is not None
-        factors: list[tuple[Factor, ...]] = self._explainer.factors(
-            scores.top, scores.weights, x, origin, destination
+        probabilities: list[float],
+        cancellation: float | None,
+        factors: tuple[Factor, ...],
+        notices: tuple[Notice, ...],
+    ) -> Prediction:
+        return Prediction(
+            delayed=probabilities[0] >= self.decision_threshold,
+            probability=probabilities[0],
+            probabilities=dict(zip(self.thresholds, probabilities, strict=True)),
+            cancellation=cancellation,
+            factors=factors,
+            warnings=notices,
+            decision_threshold=self.decision_threshold,
+            model_version=self.version,
         )
-        probabilities: list[list[float]] = scores.probabilities.tolist()
-        cancellation: list[float | None] = (
-            scores.cancellation.tolist()
-            if scores.cancellation is not None
-            else [None] * len(probabilities)
-        )
-        keys, threshold, version = self.thresholds, self.decision_threshold, self.version
-        return [
-            Prediction(
-                delayed=p[0] >= threshold,
-                probability=p[0],
-                probabilities=dict(zip(keys, p, strict=True)),
-                cancellation=c,
-                factors=f,
-                warnings=w,
-                decision_threshold=threshold,
-                model_version=version,
-            )
-            for p, c, f, w in zip(probabilities, cancellation, factors, notices, strict=True)
-        ]
 
     # -- readiness ----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from flightontime_core.messages import DEFAULT_LANGUAGE, factor_text, notice_tex
 Param = str | int | float
 
 
-class Notice(msgspec.Struct, frozen=True):
+class Notice(msgspec.Struct, frozen=True, gc=False):
     """A warning about how a flight was predicted (a code and its parameters)."""
 
     code: str
@@ -25,7 +25,7 @@ def notice(code: str, /, **params: Param) -> Notice:
     return Notice(code, tuple(sorted(params.items())))
 
 
-class Factor(msgspec.Struct, frozen=True):
+class Factor(msgspec.Struct, frozen=True, gc=False):
     """One of the reasons behind a prediction.
 
     `group`: the feature group (time, weekday, holiday, airline, origin, destination, route,
@@ -44,7 +44,7 @@ class Factor(msgspec.Struct, frozen=True):
         return factor_text(self.group, self.params, self.raises, language)
 
 
-class Prediction(msgspec.Struct, frozen=True):
+class Prediction(msgspec.Struct, frozen=True, gc=False):
     """The answer for one flight.
 
     `probability` is the chance of a departure delay of at least the primary threshold

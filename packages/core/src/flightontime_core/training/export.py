@@ -24,7 +24,7 @@ from flightontime_core.explain import GROUP_NAMES, GROUP_OF_FEATURE
 from flightontime_core.features import N_FEATURES
 
 INPUT = "features"
-CONTRIBUTIONS = "contributions"
+OUTPUT = "scores"
 ALLOWED_MODES = frozenset({"BRANCH_LEQ", "LEAF"})
 ML_OPSET = 3
 OPSET = 17
@@ -42,11 +42,6 @@ _TREE_ATTRIBUTES = (
 
 class ExportError(RuntimeError):
     """The graph would not answer what scikit-learn answers."""
-
-
-def output_name(key: str) -> str:
-    """The graph output of a model's class-1 probability."""
-    return f"p_{key}"
 
 
 def _classifier_attributes(model: Any) -> dict[str, Any]:
@@ -68,6 +63,11 @@ def _classifier_attributes(model: Any) -> dict[str, Any]:
         raise ExportError(f"expected one TreeEnsembleClassifier node, skl2onnx wrote {kinds}")
     node = nodes[0]
     attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    if (
+        set(attributes.get("class_ids", ())) != {0}
+        or attributes.get("post_transform") != b"LOGISTIC"
+    ):
+        raise ExportError("expected a binary classifier scored by one logistic log-odds")
     modes = {m.decode() if isinstance(m, bytes) else m for m in attributes["nodes_modes"]}
     if not modes <= ALLOWED_MODES:
         raise ExportError(
@@ -131,8 +131,7 @@ def _contribution_targets(
         while stack:
             i, path = stack.pop()
             if nodes["is_leaf"][i]:
-                used = np.flatnonzero(path).tolist() or [0]  # every leaf needs one target
-                for g in used:
+                for g in np.flatnonzero(path).tolist():
                     tree_ids.append(t)
                     node_ids.append(i)
                     target_ids.append(g)
@@ -147,65 +146,68 @@ def _contribution_targets(
 
 
 def export_graph(models: Mapping[str, Any], explained: str) -> tuple[bytes, ExplanationSpec]:
-    """One ONNX graph answering every model (`p_<key>`, shape (n,)) and the contributions of
-    `models[explained]` per factor group; returns its bytes and the explanation spec."""
+    """One ONNX graph: a single tree-ensemble node holding every model's trees, whose output
+    `scores` (n, len(models) + groups) has each model's log-odds in model order, then the
+    contributions of `models[explained]` per factor group; returns its bytes and the
+    explanation spec (its first column, groups and bias).
+
+    One node instead of one per model: each onnxruntime node costs a fixed time per call, and
+    the primary model's trees serve its log-odds and its contributions in one walk."""
     import onnx
     from onnx import TensorProto, helper
 
-    nodes = []
-    outputs = []
-    one = helper.make_tensor("class_1", TensorProto.INT64, [], [1])
+    merged: dict[str, Any] = {name: [] for name in _TREE_ATTRIBUTES}
+    targets: dict[str, Any] = {
+        "target_treeids": [],
+        "target_nodeids": [],
+        "target_ids": [],
+        "target_weights": [],
+    }
+    base_values: list[float] = []
     explanation: ExplanationSpec | None = None
-    for key, model in models.items():
+    first_group = len(models)
+    offset = 0
+    for column, (key, model) in enumerate(models.items()):
         attributes = _classifier_attributes(model)
-        probabilities = f"{key}_probabilities"
-        nodes.append(
-            helper.make_node(
-                "TreeEnsembleClassifier",
-                [INPUT],
-                [f"{key}_label", probabilities],
-                name=f"{key}_trees",
-                domain="ai.onnx.ml",
-                **attributes,
-            )
-        )
-        nodes.append(
-            helper.make_node("Gather", [probabilities, "class_1"], [output_name(key)], axis=1)
-        )
-        outputs.append(helper.make_tensor_value_info(output_name(key), TensorProto.FLOAT, [None]))
+        trees = [t + offset for t in attributes["nodes_treeids"]]
+        for name in _TREE_ATTRIBUTES:
+            merged[name].extend(trees if name == "nodes_treeids" else attributes[name])
+        # skl2onnx writes a binary classifier as one score per leaf (class 0's slot) plus a
+        # base value, turned into P(class 1) by the logistic: that score is the log-odds.
+        targets["target_treeids"].extend(t + offset for t in attributes["class_treeids"])
+        targets["target_nodeids"].extend(attributes["class_nodeids"])
+        targets["target_ids"].extend([column] * len(attributes["class_ids"]))
+        targets["target_weights"].extend(attributes["class_weights"])
+        base_values.append(float(attributes["base_values"][0]))
         if key == explained:
-            trees, leaves, targets, weights, bias = _contribution_targets(model, attributes)
-            nodes.append(
-                helper.make_node(
-                    "TreeEnsembleRegressor",
-                    [INPUT],
-                    [CONTRIBUTIONS],
-                    name=f"{key}_contributions",
-                    domain="ai.onnx.ml",
-                    n_targets=len(GROUP_NAMES),
-                    target_treeids=trees,
-                    target_nodeids=leaves,
-                    target_ids=targets,
-                    target_weights=weights,
-                    aggregate_function="SUM",
-                    post_transform="NONE",
-                    **{name: attributes[name] for name in _TREE_ATTRIBUTES},
-                )
-            )
-            outputs.append(
-                helper.make_tensor_value_info(
-                    CONTRIBUTIONS, TensorProto.FLOAT, [None, len(GROUP_NAMES)]
-                )
-            )
-            explanation = ExplanationSpec(output=CONTRIBUTIONS, groups=GROUP_NAMES, bias=bias)
+            tree_ids, leaves, groups, weights, bias = _contribution_targets(model, attributes)
+            targets["target_treeids"].extend(t + offset for t in tree_ids)
+            targets["target_nodeids"].extend(leaves)
+            targets["target_ids"].extend(first_group + g for g in groups)
+            targets["target_weights"].extend(weights)
+            explanation = ExplanationSpec(first_column=first_group, groups=GROUP_NAMES, bias=bias)
+        offset = max(trees) + 1
     if explanation is None:
         raise ExportError(f"the explained model {explained!r} is not among the models")
+    n_targets = first_group + len(GROUP_NAMES)
+    node = helper.make_node(
+        "TreeEnsembleRegressor",
+        [INPUT],
+        [OUTPUT],
+        name="trees",
+        domain="ai.onnx.ml",
+        n_targets=n_targets,
+        aggregate_function="SUM",
+        post_transform="NONE",
+        base_values=base_values + [0.0] * len(GROUP_NAMES),
+        **merged,
+        **targets,
+    )
     graph = helper.make_graph(
-        nodes,
+        [node],
         "flightontime",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [None, N_FEATURES])],
-        outputs,
-        initializer=[one],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, n_targets])],
     )
     model_proto = helper.make_model(
         graph,
@@ -217,6 +219,11 @@ def export_graph(models: Mapping[str, Any], explained: str) -> tuple[bytes, Expl
     return model_proto.SerializeToString(), explanation
 
 
+def probabilities_of(scores: np.ndarray, n_models: int) -> np.ndarray:
+    """P(class 1) of each model from the graph's log-odds columns (float64)."""
+    return np.asarray(1.0 / (1.0 + np.exp(-scores[:, :n_models].astype(np.float64))))
+
+
 def check_parity(
     graph: bytes, models: Mapping[str, Any], x: np.ndarray, tolerance: float = 1e-5
 ) -> dict[str, float]:
@@ -225,12 +232,12 @@ def check_parity(
     import onnxruntime as ort
 
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
-    names = [output_name(k) for k in models]
-    got = session.run(names, {INPUT: np.ascontiguousarray(x, dtype=np.float32)})
+    scores = session.run([OUTPUT], {INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]
+    got = probabilities_of(scores, len(models))
     gaps: dict[str, float] = {}
-    for (key, model), onnx_p in zip(models.items(), got, strict=True):
+    for k, (key, model) in enumerate(models.items()):
         expected = model.predict_proba(x.astype(np.float64))[:, 1]
-        gaps[key] = float(np.max(np.abs(expected - onnx_p))) if len(x) else 0.0
+        gaps[key] = float(np.max(np.abs(expected - got[:, k]))) if len(x) else 0.0
     bad = {k: v for k, v in gaps.items() if not v <= tolerance}
     if bad:
         raise ExportError(f"onnxruntime differs from scikit-learn by more than {tolerance}: {bad}")

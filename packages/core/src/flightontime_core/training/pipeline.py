@@ -279,6 +279,7 @@ def train_bundle(
         feature_names=FEATURE_NAMES,
         feature_definition=FEATURE_DEFINITION,
         graph_input=export.INPUT,
+        graph_output=export.OUTPUT,
         weather_fields=WEATHER_FIELDS if has_weather else (),
         thresholds=config.thresholds,
         decision_threshold=decision["threshold"],
@@ -402,7 +403,7 @@ def train_bundle(
 def _model_specs(
     thresholds: Sequence[int], calibrations: Mapping[str, Calibration], with_cancellation: bool
 ) -> tuple[ModelSpec, ...]:
-    specs = []
+    specs: list[ModelSpec] = []
     previous: int | None = None
     for threshold in thresholds:
         key = str(threshold)
@@ -412,7 +413,7 @@ def _model_specs(
         specs.append(
             ModelSpec(
                 key=key,
-                output=export.output_name(key),
+                column=len(specs),
                 given=previous,
                 label=label,
                 calibration=calibrations[key],
@@ -423,7 +424,7 @@ def _model_specs(
         specs.append(
             ModelSpec(
                 key=CANCELLATION,
-                output=export.output_name(CANCELLATION),
+                column=len(specs),
                 label="flight cancelled",
                 calibration=calibrations[CANCELLATION],
             )
