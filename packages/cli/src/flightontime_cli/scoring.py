@@ -320,11 +320,8 @@ def _summary(tally: _Tally, target: Path, seconds: float) -> None:
     )
     if tally.reasons:
         rows = [(name, code, count) for (name, code), count in tally.reasons.most_common()]
-        output.stderr().print(
-            output.table(
-                "Refused rows by reason", ["field", "reason", "rows"], rows, numeric_from=2
-            )
-        )
+        output.say("Refused rows, by reason:")
+        output.stderr().print(output.table(None, ["field", "reason", "rows"], rows, numeric_from=2))
 
 
 @click.command()

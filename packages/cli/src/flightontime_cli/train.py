@@ -52,6 +52,10 @@ def _section(mapping: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
+def _label(key: str) -> str:
+    return f"{key} min" if key.isdigit() else key
+
+
 def print_summary(load: LoadResult, result: TrainResult) -> None:
     """The run's metrics, decisions, data and bundle, as tables and lines on stdout."""
     console = output.stdout()
@@ -82,7 +86,8 @@ def print_summary(load: LoadResult, result: TrainResult) -> None:
             )
     reports = _section(m.training, "calibration")
     decisions = ", ".join(
-        f"{spec.key}: {_section(reports, spec.key).get('decision', spec.calibration.method)}"
+        f"{_label(spec.key)}: "
+        f"{_section(reports, spec.key).get('decision', spec.calibration.method)}"
         for spec in m.behaviour.models
     )
     console.print(f"Calibration: {decisions}", markup=False)
@@ -105,8 +110,8 @@ def print_summary(load: LoadResult, result: TrainResult) -> None:
         markup=False,
     )
     if load.bad_rows:
-        rows = Counter(load.bad_rows).most_common()
-        console.print(output.table("Rows dropped, by reason", ["reason", "rows"], rows))
+        console.print("Rows dropped, by reason:")
+        console.print(output.table(None, ["reason", "rows"], Counter(load.bad_rows).most_common()))
     else:
         console.print("Rows dropped: none")
     parity = ", ".join(f"{key} {gap:.1e}" for key, gap in result.parity.items())
@@ -199,7 +204,7 @@ def train(
                 started.append(name)
 
             result = train_bundle(load, target, config, progress=stage)
-            bar.advance("done")
+            bar.advance("trained")
             bar.finish()  # runs without a cancellation model or baseline report fewer stages
     except (ValueError, RuntimeError) as exc:
         output.fail(f"training failed: {exc}")
