@@ -7,7 +7,6 @@ flight is spelled the same way everywhere outside the library.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -102,7 +101,13 @@ def problems(error: FlightError, language: str = "pt") -> list[tuple[str, str, s
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+    """None, an empty string, or a table's missing marker (NaN, NaT, NA)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT are the values unequal to themselves
+    except TypeError:  # pandas' NA refuses to be a truth value
+        return True
 
 
 def flight_from_record(record: Mapping[str, Any]) -> Flight | FlightError:
