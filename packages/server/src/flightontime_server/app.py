@@ -1,0 +1,221 @@
+"""The application factory: settings and a core service -> a Litestar app.
+
+The lifespan loads the bundle (waiting for it when it is not there yet), the guard checks
+tokens before the body is read, `request_max_body_size` bounds the body, the exception handlers
+give the one error shape, Litestar generates the OpenAPI document and the docs page (its assets
+served from the swagger-ui-bundle package, no CDN). `asgi_app` wraps it with the request
+observer (access log, request id, request metrics) for uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from litestar import Litestar, Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+from flightontime_core import __version__
+from flightontime_core.errors import BundleError
+from flightontime_core.service import PredictionService
+from flightontime_server import metrics
+from flightontime_server.auth import guard_for
+from flightontime_server.errors import exception_handlers
+from flightontime_server.observe import Observer
+from flightontime_server.routes.health import health_routes
+from flightontime_server.routes.model import model_routes
+from flightontime_server.routes.openapi import complete
+from flightontime_server.routes.predict import predict_routes
+from flightontime_server.settings import Settings
+from flightontime_server.state import ServingState
+
+logger = logging.getLogger("flightontime_server")
+
+# Single predictions reach the metrics in bulk this often (metrics.PendingPredictions).
+METRICS_FLUSH_S: Final = 1.0
+ASSETS: Final = "/docs/assets"
+
+DESCRIPTION: Final = (
+    "Previsão de atraso na partida de voos. Autenticação: cabeçalho `Authorization: <token>` "
+    "ou `Authorization: Bearer <token>` em `/predict`, `/predict/batch` e `/model`. Erros "
+    'sempre no formato `{"erro": {"codigo", "mensagem", "detalhes": [{"campo", "motivo", '
+    '"tipo"}]}}`. Respostas em português; `Accept-Language: en` para inglês.'
+)
+
+
+async def load_when_present(state: ServingState, settings: Settings) -> None:
+    """Wait for the bundle, load and verify it, run its self-test; a failure leaves the
+    server alive and never ready, and the log says why."""
+    path = Path(settings.model_dir)
+    if not (path / "manifest.json").is_file():
+        logger.warning("no model bundle at %s yet; /ready answers 503 until one appears", path)
+        while not (path / "manifest.json").is_file():
+            await asyncio.sleep(settings.model_poll_interval_s)
+    try:
+        # Hashing and checking the bundle is CPU work: the loop stays free for the probes.
+        service = await asyncio.to_thread(
+            PredictionService.load,
+            path,
+            threads=settings.threads,
+            decision_threshold=settings.decision_threshold,
+        )
+    except (BundleError, ValueError, OSError) as exc:
+        state.failed = True
+        logger.error("model bundle at %s rejected, service will not become ready: %s", path, exc)
+        return
+    became_ready(state, service)
+
+
+def became_ready(state: ServingState, service: PredictionService) -> None:
+    """Serve `service` from now on."""
+    state.service = service
+    # What is loaded now lives as long as the process: out of the cyclic collector's sight, a
+    # full collection no longer walks it on the request path.
+    gc.freeze()
+    metrics.set_model_info(service.version, service.thresholds)
+    logger.info(
+        "model ready",
+        extra={
+            "fields": {
+                "model_version": service.version,
+                "thresholds": list(service.thresholds),
+                "decision_threshold": service.decision_threshold,
+            }
+        },
+    )
+
+
+# Litestar's OpenAPI router serves its plugins under `path` with a catch-all 404 page (HTML)
+# for the rest of that path, so it stays under /schema; the documented paths of the API,
+# /openapi.json and /docs, are routes of their own rendering the same document.
+_JSON = JsonRenderPlugin(path="/openapi.json")
+_SWAGGER = SwaggerRenderPlugin(
+    path="/docs",
+    js_url=f"{ASSETS}/swagger-ui-bundle.js",
+    css_url=f"{ASSETS}/swagger-ui.css",
+    standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
+    favicon=f"<link rel='icon' type='image/png' href='{ASSETS}/favicon-32x32.png'>",
+)
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="FlightOnTime",
+        version=__version__,
+        summary="Previsão de atraso na partida de voos.",
+        description=DESCRIPTION,
+        path="/schema",
+        render_plugins=[_JSON],
+        components=Components(
+            security_schemes={
+                "token": SecurityScheme(
+                    type="apiKey",
+                    name="Authorization",
+                    security_scheme_in="header",
+                    description="O token puro (como o backend Java envia) ou `Bearer <token>`.",
+                )
+            }
+        ),
+    )
+
+
+def _docs_routes() -> list[HTTPRouteHandler]:
+    rendered: dict[str, bytes] = {}
+
+    def render(request: Request[Any, Any, Any], plugin: OpenAPIRenderPlugin) -> Response[bytes]:
+        body = rendered.get(plugin.media_type)
+        if body is None:  # the document is fixed once the app is built: rendered once
+            document = request.app.openapi_schema.to_schema()
+            body = rendered[plugin.media_type] = plugin.render(request, document)
+        return Response(body, media_type=plugin.media_type)
+
+    @get("/openapi.json", include_in_schema=False)
+    async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """The OpenAPI document."""
+        return render(request, _JSON)
+
+    @get("/docs", include_in_schema=False)
+    async def docs(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Swagger UI over the document, its assets served by this app."""
+        return render(request, _SWAGGER)
+
+    @get("/redoc", include_in_schema=False)
+    async def redoc() -> Redirect:
+        """The first generation's second docs page: the one docs page now."""
+        return Redirect(path="/docs")
+
+    return [openapi_json, docs, redoc]
+
+
+def create_app(settings: Settings, service: PredictionService | None = None) -> Litestar:
+    """The Litestar app for `settings`; with `service` it is ready at once, otherwise its
+    lifespan loads `settings.model_dir`. Raises auth.TokenConfigError when no token is
+    configured (and authentication is not disabled) or the token file cannot be read."""
+    guard = guard_for(settings)
+    state = ServingState()
+    pending = metrics.PendingPredictions()
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        loader = None
+        if service is not None:
+            became_ready(state, service)
+        else:
+            loader = asyncio.create_task(load_when_present(state, settings))
+        flusher = asyncio.create_task(pending.flush_every(METRICS_FLUSH_S))
+        try:
+            yield
+        finally:
+            if loader is not None:
+                loader.cancel()
+            flusher.cancel()
+            pending.flush()
+            metrics.mark_worker_exit()
+
+    assets = create_static_files_router(
+        path=ASSETS, directories=[swagger_ui_path], include_in_schema=False
+    )
+    app = Litestar(
+        route_handlers=[
+            *predict_routes(
+                state, guard, pending, settings.batch_max_flights, settings.bench_endpoints
+            ),
+            *health_routes(state, pending),
+            *model_routes(state, guard),
+            assets,
+            *_docs_routes(),
+        ],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(settings.max_body_bytes),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=_openapi(),
+        logging_config=None,
+        debug=False,
+    )
+    complete(app.openapi_schema)
+    app.state.serving = state
+    return app
+
+
+def asgi_app(app: Litestar) -> ASGIApp:
+    """`app` behind the request observer (what uvicorn serves)."""
+    state: ServingState = app.state.serving
+    known = frozenset(route.path for route in app.routes)
+    return Observer(app, state.version, known)
+
+
+def from_environment() -> ASGIApp:
+    """uvicorn's factory in each worker: settings from the environment, the observed app."""
+    return asgi_app(create_app(Settings.from_environ()))

@@ -1,0 +1,194 @@
+"""Prometheus metrics, with the names and labels the dashboards and alerts read
+(docs/architecture.md, deploy/monitoring/); summed over workers in multiprocess mode.
+
+Not Litestar's Prometheus plugin (litestar.plugins.prometheus): its middleware names its labels
+`path`, `status_code` and `app_name` on all three request metrics (the duration histogram and
+the in-progress gauge included) and takes extra labels only in addition to those, so it cannot
+give `route`/`status`, a duration labelled by route and method only, or an unlabelled gauge;
+and, being Litestar middleware, it runs only for requests that matched a route, so a scanner's
+404s and wrong methods would go uncounted. The request metrics are therefore recorded by
+`observe.Observer`, which sees every request.
+
+prometheus_client chooses its storage when first imported: PROMETHEUS_MULTIPROC_DIR must be in
+the environment by then (the adapter sets it before uvicorn starts the workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+# Probes and scrapes would drown the real traffic.
+UNCOUNTED_PATHS: Final = frozenset({"/health", "/ready", "/metrics"})
+# Every path no route matched shares this label (bounded cardinality under scanning).
+UNMATCHED_ROUTE: Final = "unmatched"
+
+HTTP_REQUESTS = Counter(
+    "flightontime_http_requests_total",
+    "HTTP requests answered.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "flightontime_http_request_duration_seconds",
+    "Time from request start to the end of the response.",
+    ["route", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+HTTP_IN_PROGRESS = Gauge(
+    "flightontime_http_requests_in_progress",
+    "Requests being answered now.",
+    multiprocess_mode="livesum",
+)
+PREDICTIONS = Counter(
+    "flightontime_predictions_total",
+    "Flights predicted, by predicted class.",
+    ["status"],
+)
+PREDICTION_PROBABILITY = Histogram(
+    "flightontime_prediction_probability",
+    "Predicted probability of a delay (primary threshold), for drift monitoring.",
+    buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+)
+INFERENCE_SECONDS = Histogram(
+    "flightontime_inference_seconds",
+    "Time spent predicting (the core service's predict or predict_many).",
+    ["kind"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+MODEL_INFO = Gauge(
+    "flightontime_model_info",
+    "The model bundle being served (value 1).",
+    ["version", "thresholds"],
+    multiprocess_mode="max",
+)
+
+# Children resolved once: label lookups are measurable on the hot path. The status label keeps
+# the first generation's Portuguese values whatever language the answer spoke.
+PREDICTED_LATE = PREDICTIONS.labels(status="Atrasado")
+PREDICTED_ON_TIME = PREDICTIONS.labels(status="Pontual")
+INFERENCE_SINGLE = INFERENCE_SECONDS.labels(kind="single")
+INFERENCE_BATCH = INFERENCE_SECONDS.labels(kind="batch")
+
+
+class RequestMetrics:
+    """The request metrics' children per (route, method, status), created once each."""
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._durations: dict[tuple[str, str], Histogram] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request."""
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[(route, method, status)] = HTTP_REQUESTS.labels(
+                route, method, str(status)
+            )
+        counter.inc()
+        duration = self._durations.get((route, method))
+        if duration is None:
+            duration = self._durations[(route, method)] = HTTP_DURATION.labels(route, method)
+        duration.observe(seconds)
+
+
+class PendingPredictions:
+    """Prediction metrics kept in memory and added by `flush`, off the request's path.
+
+    In multiprocess mode each observation is a few writes to a shared file (a tenth of a
+    single prediction's time, a few milliseconds for a 1000-flight batch); a request only
+    appends its numbers here and they are added once a second from the event loop
+    (`flush_every`), before each scrape this worker answers, and at shutdown.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._single: list[tuple[float, bool, float]] = []
+        self._batches: list[tuple[float, int, Sequence[float]]] = []
+        self._pending = 0
+        self._limit = limit
+        self._late = PREDICTED_LATE
+        self._on_time = PREDICTED_ON_TIME
+
+    def single(self, seconds: float, late: bool, probability: float) -> None:
+        """One flight predicted alone."""
+        self._single.append((seconds, late, probability))
+        self._pending += 1
+        if self._pending >= self._limit:
+            self.flush()
+
+    def batch(self, seconds: float, late: int, probabilities: Sequence[float]) -> None:
+        """A batch predicted in one call: `late` of its `probabilities` answered delayed."""
+        self._batches.append((seconds, late, probabilities))
+        self._pending += len(probabilities)
+        if self._pending >= self._limit:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add everything pending to the Prometheus metrics."""
+        single, self._single = self._single, []
+        batches, self._batches = self._batches, []
+        self._pending = 0
+        late = on_time = 0
+        observe_probability = PREDICTION_PROBABILITY.observe
+        observe_single = INFERENCE_SINGLE.observe
+        for seconds, delayed, probability in single:
+            observe_single(seconds)
+            observe_probability(probability)
+            if delayed:
+                late += 1
+            else:
+                on_time += 1
+        for seconds, n_late, probabilities in batches:
+            INFERENCE_BATCH.observe(seconds)
+            late += n_late
+            on_time += len(probabilities) - n_late
+            for probability in probabilities:
+                observe_probability(probability)
+        if late:
+            self._late.inc(late)
+        if on_time:
+            self._on_time.inc(on_time)
+
+    async def flush_every(self, interval_s: float) -> None:
+        """Flush every `interval_s` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.flush()
+
+
+def set_model_info(version: str, thresholds: Sequence[int]) -> None:
+    """Say which bundle this worker serves."""
+    MODEL_INFO.labels(version=version, thresholds=",".join(str(t) for t in thresholds)).set(1)
+
+
+def multiprocess_mode() -> bool:
+    """True when values live in PROMETHEUS_MULTIPROC_DIR files shared by the workers."""
+    return values.ValueClass is not values.MutexValue
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition (summed over the workers in multiprocess mode) and its type."""
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_worker_exit() -> None:
+    """Drop this worker's live gauges (in progress) from the shared files when it stops."""
+    if multiprocess_mode():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
