@@ -1,0 +1,115 @@
+"""Each answer speaks one language: Portuguese by default, English with Accept-Language: en;
+the answer is the core's, in that language, to the word (reasons, notices, factors, status)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flightontime_core import contract
+from flightontime_core.flights import Flight
+from flightontime_core.service import PredictionService
+
+from .server import JAVA_REQUEST, Server
+
+UNKNOWN_AIRLINE = {**JAVA_REQUEST, "companhia": "ZZ9"}
+
+
+@pytest.fixture(scope="module")
+def core(bundle_dir: Path) -> PredictionService:
+    return PredictionService.load(bundle_dir)
+
+
+def _flight(request: dict[str, object]) -> Flight:
+    flight = contract.flight_from_json(request)
+    assert isinstance(flight, Flight)
+    return flight
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [(None, "pt"), ("pt-BR", "pt"), ("en", "en"), ("en-US,pt;q=0.5", "en"), ("fr", "pt")],
+)
+def test_answer_is_the_cores_in_the_asked_language(
+    server: Server, core: PredictionService, header: str | None, language: str
+) -> None:
+    headers = {"Accept-Language": header} if header else {}
+    body = server.client().post("/predict", json=UNKNOWN_AIRLINE, headers=headers).json()
+    assert body == contract.answer(core.predict(_flight(UNKNOWN_AIRLINE)), language)
+    assert body["status"] in contract.STATUS[language]
+
+
+def test_english_and_portuguese_texts_differ_where_words_are(server: Server) -> None:
+    client = server.client()
+    pt = client.post("/predict", json=UNKNOWN_AIRLINE).json()
+    en = client.post("/predict", json=UNKNOWN_AIRLINE, headers={"Accept-Language": "en"}).json()
+    assert pt["probabilidades"] == en["probabilidades"]
+    assert pt["status"] in ("Atrasado", "Pontual")
+    assert en["status"] in ("Delayed", "On time")
+    assert any("desconhecida" in a for a in pt["avisos"])
+    assert any("unknown to the model" in a for a in en["avisos"])
+    assert pt["fatores"] != en["fatores"]
+
+
+def test_batch_answers_in_the_asked_language(server: Server, core: PredictionService) -> None:
+    flights = [UNKNOWN_AIRLINE, {**JAVA_REQUEST, "origem": "ZZZZ"}]
+    body = (
+        server.client()
+        .post("/predict/batch", json={"voos": flights}, headers={"Accept-Language": "en"})
+        .json()
+    )
+    first, second = body["resultados"]
+    assert first == contract.answer(core.predict(_flight(UNKNOWN_AIRLINE)), "en")
+    assert second["erro"]["mensagem"] == "Invalid flight."
+    assert second["erro"]["detalhes"][0]["motivo"] == "unknown airport: ZZZZ"
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field", "pt", "en"),
+    [
+        ({**JAVA_REQUEST, "origem": "ZZZZ"}, "origem", "aeroporto desconhecido", "unknown airport"),
+        (
+            {**JAVA_REQUEST, "clima": {"vento_kmh": -1}},
+            "clima.vento_kmh",
+            "deve estar entre",
+            "must be between",
+        ),
+        ({**JAVA_REQUEST, "data_partida": 1}, "data_partida", "esperado texto", "expected text"),
+        (
+            {k: v for k, v in JAVA_REQUEST.items() if k != "origem"},
+            "origem",
+            "campo obrigatório",
+            "required field",
+        ),
+    ],
+)
+def test_reasons_speak_the_language(
+    server: Server, request_body: dict[str, object], field: str, pt: str, en: str
+) -> None:
+    client = server.client()
+    for header, expected, mensagem in ((None, pt, "Voo inválido."), ("en", en, "Invalid flight.")):
+        headers = {"Accept-Language": header} if header else {}
+        erro = client.post("/predict", json=request_body, headers=headers).json()["erro"]
+        assert erro["mensagem"] == mensagem
+        detail = next(d for d in erro["detalhes"] if d["campo"] == field)
+        assert expected in detail["motivo"], detail
+
+
+def test_transport_errors_speak_the_language(server: Server) -> None:
+    anonymous = server.client(token=None)
+    en = {"Accept-Language": "en"}
+    assert (
+        anonymous.post("/predict", json=JAVA_REQUEST)
+        .json()["erro"]["mensagem"]
+        .startswith("Token ausente")
+    )
+    assert (
+        anonymous.post("/predict", json=JAVA_REQUEST, headers=en)
+        .json()["erro"]["mensagem"]
+        .startswith("Missing token")
+    )
+    assert anonymous.get("/nope").json()["erro"]["mensagem"] == "Rota não encontrada."
+    assert anonymous.get("/nope", headers=en).json()["erro"]["mensagem"] == "Route not found."
+    malformed = server.client().post("/predict", content=b"{x", headers=en).json()["erro"]
+    assert malformed["detalhes"][0]["motivo"].startswith("malformed JSON")

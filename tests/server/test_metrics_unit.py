@@ -1,0 +1,86 @@
+"""Prediction metrics added in bulk give exactly what one observation per prediction gives."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, generate_latest
+
+from flightontime_server import metrics
+
+WATCHED = (
+    "flightontime_predictions_total",
+    "flightontime_inference_seconds_count",
+    "flightontime_inference_seconds_sum",
+    'flightontime_inference_seconds_bucket{kind="single",le="0.001"}',
+    'flightontime_inference_seconds_bucket{kind="batch",le="0.01"}',
+    "flightontime_prediction_probability_bucket",
+    "flightontime_prediction_probability_count",
+    "flightontime_prediction_probability_sum",
+)
+
+
+def _snapshot() -> dict[str, float]:
+    out = {}
+    for line in generate_latest(REGISTRY).decode().splitlines():
+        if line.startswith(WATCHED):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def _direct(
+    single: list[tuple[float, bool, float]], batches: list[tuple[float, list[float], list[bool]]]
+) -> None:
+    for seconds, late, probability in single:
+        metrics.INFERENCE_SINGLE.observe(seconds)
+        metrics.PREDICTION_PROBABILITY.observe(probability)
+        (metrics.PREDICTED_LATE if late else metrics.PREDICTED_ON_TIME).inc()
+    for seconds, probabilities, lates in batches:
+        metrics.INFERENCE_BATCH.observe(seconds)
+        for probability, late in zip(probabilities, lates, strict=True):
+            metrics.PREDICTION_PROBABILITY.observe(probability)
+            (metrics.PREDICTED_LATE if late else metrics.PREDICTED_ON_TIME).inc()
+
+
+def test_flush_adds_what_direct_observation_adds() -> None:
+    single = [(0.0002 * (i % 9), i % 3 == 0, (i % 20) / 20) for i in range(40)]
+    probabilities = [0.0, 0.05, 0.1, 0.5, 0.95, 1.0, 0.3333]
+    lates = [p >= 0.3 for p in probabilities]
+    batches = [(0.004, probabilities, lates), (0.02, [0.2], [False])]
+    start = _snapshot()
+    _direct(single, batches)
+    direct = _snapshot()
+    pending = metrics.PendingPredictions()
+    for seconds, late, probability in single:
+        pending.single(seconds, late, probability)
+    for seconds, batch, late_flags in batches:
+        pending.batch(seconds, sum(late_flags), batch)
+    assert _snapshot() == direct  # nothing is added before the flush
+    pending.flush()
+    bulk = _snapshot()
+    assert {k: round(bulk[k] - direct[k], 9) for k in bulk} == {
+        k: round(direct[k] - start.get(k, 0.0), 9) for k in direct
+    }
+    pending.flush()
+    assert _snapshot() == bulk  # flushed once
+
+
+def test_a_full_backlog_flushes_itself() -> None:
+    pending = metrics.PendingPredictions(limit=3)
+    before = _snapshot()
+    pending.single(0.001, True, 0.9)
+    pending.batch(0.002, 1, [0.8, 0.1])
+    after = _snapshot()
+    assert after["flightontime_prediction_probability_count"] == (
+        before["flightontime_prediction_probability_count"] + 3
+    )
+
+
+def test_probability_buckets_are_five_percent_wide() -> None:
+    text = generate_latest(REGISTRY).decode()
+    bounds = [
+        line.split('le="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("flightontime_prediction_probability_bucket")
+    ]
+    assert bounds[:3] == ["0.05", "0.1", "0.15"]
+    assert len(bounds) == 21
