@@ -1,1 +1,0 @@
-"""The HTTP prediction service (FastAPI); import `flightontime.api.app` for the application."""
