@@ -7,7 +7,7 @@ flight is spelled the same way everywhere outside the library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from flightontime_core.errors import FlightError, Problem, problem
@@ -80,19 +80,46 @@ def round4(p: float) -> float:
 
 def answer(prediction: Prediction, language: str = "pt") -> dict[str, Any]:
     """A prediction in the contract's shape, every text in `language`."""
+    return answers([prediction], language)[0]
+
+
+def answers(predictions: Sequence[Prediction], language: str = "pt") -> list[dict[str, Any]]:
+    """`answer` for many predictions; texts are rendered once per distinct factor or notice
+    list of the batch (flights of one route share them)."""
     status = STATUS.get(language, STATUS["pt"])
-    cancellation = prediction.cancellation
-    return {
-        "previsao": 1 if prediction.delayed else 0,
-        "probabilidade": round4(prediction.probability),
-        "status": status[prediction.delayed],
-        "limiar_decisao": prediction.decision_threshold,
-        "probabilidades": {str(k): round4(v) for k, v in prediction.probabilities.items()},
-        "probabilidade_cancelamento": None if cancellation is None else round4(cancellation),
-        "versao_modelo": prediction.model_version,
-        "fatores": [f.text(language) for f in prediction.factors],
-        "avisos": [n.text(language) for n in prediction.warnings],
-    }
+    factor_texts: dict[tuple[str, int, bool], str] = {}
+    notice_texts: dict[int, list[str]] = {}
+    out = []
+    for p in predictions:
+        fatores = []
+        for f in p.factors:
+            # The explainer shares one params tuple among the flights that name the same
+            # thing, so its identity keys the text within this call (all of them stay alive).
+            key = (f.group, id(f.params), f.raises)
+            text = factor_texts.get(key)
+            if text is None:
+                text = factor_texts[key] = f.text(language)
+            fatores.append(text)
+        avisos = notice_texts.get(id(p.warnings))
+        if avisos is None:
+            avisos = notice_texts[id(p.warnings)] = [n.text(language) for n in p.warnings]
+        cancellation = p.cancellation
+        out.append(
+            {
+                "previsao": 1 if p.delayed else 0,
+                "probabilidade": round4(p.probability),
+                "status": status[p.delayed],
+                "limiar_decisao": p.decision_threshold,
+                "probabilidades": {str(k): round4(v) for k, v in p.probabilities.items()},
+                "probabilidade_cancelamento": None
+                if cancellation is None
+                else round4(cancellation),
+                "versao_modelo": p.model_version,
+                "fatores": fatores,
+                "avisos": list(avisos),
+            }
+        )
+    return out
 
 
 def problems(error: FlightError, language: str = "pt") -> list[tuple[str, str, str]]:

@@ -177,9 +177,12 @@ class Model:
         factors = self._explainer.factors([groups], [weights], [seen], [origin], [destination])
         return self._prediction(probabilities, cancellation, factors[0], notices)
 
-    def predict_many(self, flights: Sequence[Flight]) -> list[Prediction | FlightError]:
+    def predict_many(
+        self, flights: Sequence[Flight | FlightError]
+    ) -> list[Prediction | FlightError]:
         """Predictions for many flights in one vectorised pass, in order; a flight that cannot
-        be predicted gets its FlightError in its place (the others are still answered)."""
+        be predicted gets its FlightError in its place (the others are still answered; an item
+        that is already a FlightError stays as it is)."""
         resolved = self.resolver.many(flights)
         out: list[Prediction | FlightError | None] = [None] * len(flights)
         for i, error in resolved.errors.items():

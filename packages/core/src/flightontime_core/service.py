@@ -78,8 +78,11 @@ class PredictionService:
         """One flight; raises FlightError naming each problem."""
         return self.model.predict(flight)
 
-    def predict_many(self, flights: Sequence[Flight]) -> list[Prediction | FlightError]:
-        """Many flights in one pass, each answered or refused on its own."""
+    def predict_many(
+        self, flights: Sequence[Flight | FlightError]
+    ) -> list[Prediction | FlightError]:
+        """Many flights in one pass, each answered or refused on its own (an item that is
+        already a FlightError, refused by the adapter's decoding, stays in its place)."""
         return self.model.predict_many(flights)
 
     def describe(self) -> dict[str, Any]:

@@ -79,14 +79,10 @@ def _problem(field: str, code: str, language: str, **params: Any) -> Detail:
     return {"campo": field, "motivo": problem_text(code, params, language), "tipo": code}
 
 
-def decode_batch(
-    body: bytes, language: str
-) -> tuple[list[Flight], list[int], list[dict[str, Any] | None]]:
-    """The batch's flights to predict, their positions in the request, and a slot per flight
-    (the error entry of each refused one, None for the others)."""
+def decode_batch(body: bytes, language: str) -> list[Flight | FlightError]:
+    """The batch's flights in request order, each refused one as its FlightError."""
     try:
-        flights = [f.flight() for f in _BATCH.decode(body).voos]
-        return flights, list(range(len(flights))), [None] * len(flights)
+        return [f.flight() for f in _BATCH.decode(body).voos]
     except msgspec.DecodeError:
         pass
     data = _raw(body, language)
@@ -97,17 +93,7 @@ def decode_batch(
         raise _invalid(language, [_problem("voos", "required", language)])
     if not isinstance(items, list):
         raise _invalid(language, [_problem("voos", "wrong_type", language, expected="array")])
-    slots: list[dict[str, Any] | None] = [None] * len(items)
-    good: list[Flight] = []
-    positions: list[int] = []
-    for i, item in enumerate(items):
-        flight = contract.flight_from_json(item)
-        if isinstance(flight, FlightError):
-            slots[i] = flight_error_body(flight, language)
-        else:
-            good.append(flight)
-            positions.append(i)
-    return good, positions, slots
+    return [contract.flight_from_json(item) for item in items]
 
 
 def predict_routes(
@@ -161,12 +147,12 @@ def predict_routes(
     )
     async def predict_batch(request: Request[Any, Any, Any]) -> Body:
         language = request_language(request.headers.get("accept-language"))
-        flights, positions, slots = decode_batch(await request.body(), language)
-        if len(slots) > batch_max_flights:
+        flights = decode_batch(await request.body(), language)
+        if len(flights) > batch_max_flights:
             raise ApiError(
                 413,
                 BATCH_TOO_LARGE,
-                message("batch_too_large", language, count=len(slots), limit=batch_max_flights),
+                message("batch_too_large", language, count=len(flights), limit=batch_max_flights),
                 [
                     {
                         "campo": "voos",
@@ -177,20 +163,18 @@ def predict_routes(
             )
         service = state.require(language)
         start = time.perf_counter()
-        answers = service.predict_many(flights) if flights else []
+        results = service.predict_many(flights) if flights else []
         seconds = time.perf_counter() - start
-        probabilities: list[float] = []
-        late = 0
-        answer = contract.answer
-        for i, result in zip(positions, answers, strict=True):
-            if isinstance(result, Prediction):
-                slots[i] = answer(result, language)
-                probabilities.append(result.probability)
-                late += result.delayed
-            else:
-                slots[i] = flight_error_body(result, language)
-        if flights:
-            pending.batch(seconds, late, probabilities)
+        predictions = [r for r in results if isinstance(r, Prediction)]
+        answered = iter(contract.answers(predictions, language))
+        slots = [
+            next(answered) if isinstance(r, Prediction) else flight_error_body(r, language)
+            for r in results
+        ]
+        if predictions:
+            pending.batch(
+                seconds, sum(p.delayed for p in predictions), [p.probability for p in predictions]
+            )
         return respond(200, {"resultados": slots})
 
     handlers = [predict, predict_batch]
