@@ -1,0 +1,48 @@
+"""Fitting the chain: weather hidden on a seeded share, conditional models on late flights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from flightontime_core.bundle import CANCELLATION
+from flightontime_core.features import FEATURE_INDEX, N_FEATURES, WEATHER_SLICE
+from flightontime_core.training.fit import FitConfig, fit_chain, hide_weather
+
+
+def test_hide_weather_hides_a_seeded_share_of_rows() -> None:
+    x = np.ones((20_000, N_FEATURES), dtype=np.float32)
+    hidden = hide_weather(x, 0.45, seed=42)
+    assert np.isnan(x).sum() == 0  # a copy
+    blind = np.isnan(hidden[:, WEATHER_SLICE]).all(axis=1)
+    assert blind.mean() == pytest.approx(0.45, abs=0.02)
+    assert not np.isnan(hidden[:, : WEATHER_SLICE.start]).any()
+    assert np.array_equal(hide_weather(x, 0.45, seed=42), hidden, equal_nan=True)
+    assert not np.array_equal(hide_weather(x, 0.45, seed=7), hidden, equal_nan=True)
+
+
+def test_fit_chain_trains_conditional_models_on_late_flights() -> None:
+    rng = np.random.default_rng(0)
+    n = 2000
+    x = rng.normal(size=(n, N_FEATURES)).astype(np.float32)
+    delay = np.where(x[:, FEATURE_INDEX["hour"]] > 0, 40.0, -2.0) + rng.normal(0, 20, n)
+    cancelled = rng.random(n) < 0.05
+    delay[cancelled] = np.nan
+    config = FitConfig(params={"max_iter": 5, "min_samples_leaf": 20, "early_stopping": False})
+    chain = fit_chain(x, delay, cancelled, None, (15, 30), config, with_cancellation=True)
+    assert list(chain.models) == ["15", "30", CANCELLATION]
+    assert chain.iterations == {"15": 5, "30": 5, CANCELLATION: 5}
+    flown = ~np.isnan(delay)
+    late15 = flown & (delay >= 15)
+    p15 = chain.models["15"].predict_proba(x.astype(np.float64))[:, 1]
+    assert (
+        p15[x[:, FEATURE_INDEX["hour"]] > 0].mean() > p15[x[:, FEATURE_INDEX["hour"]] <= 0].mean()
+    )
+    # The conditional model never saw an on-time flight: its base rate is that of the late ones.
+    p30 = chain.models["30"].predict_proba(x[late15].astype(np.float64))[:, 1]
+    assert p30.mean() == pytest.approx((delay[late15] >= 30).mean(), abs=0.08)
+    stages: list[str] = []
+    fit_chain(x, delay, cancelled, None, (15,), config, False, None, stages.append)
+    assert stages == ["model 15 min"]
