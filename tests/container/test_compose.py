@@ -1,4 +1,6 @@
-"""docker-compose.yml started for real (podman-compose here), its settings checked in effect."""
+"""docker/compose.yml and docker/compose.dev.yml started for real (podman-compose here), from the
+documented place (the repository root, `-f docker/compose.yml`), their settings checked in
+effect; the development file's hot reload checked on a scratch copy of the sources."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,9 @@ pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
 CONTAINER = "flightontime-api"
 PROJECT = "fot-ct-compose"
+COMPOSE_FILE = ROOT / "docker" / "compose.yml"
+DEV_FILE = ROOT / "docker" / "compose.dev.yml"
+MONITORING_FILE = ROOT / "docker" / "compose.monitoring.yml"
 GiB = 1024**3
 MiB = 1024**2
 
@@ -46,7 +52,7 @@ def compose(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [*compose_cmd(), "-p", PROJECT, "-f", str(ROOT / "docker-compose.yml"), *args],
+        [*compose_cmd(), "-p", PROJECT, "-f", "docker/compose.yml", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -80,11 +86,15 @@ def no_foreign_container() -> None:
 
 
 def test_compose_file_matches_the_issue() -> None:
-    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    doc = yaml.safe_load(COMPOSE_FILE.read_text())
     api = doc["services"]["api"]
-    assert api["image"].endswith(f"flightontime:{VERSION}}}"), (
-        "image tag = version in pyproject.toml"
-    )
+    assert api["image"].endswith(f"flightontime:{VERSION}}}"), "image tag = the packages' version"
+    assert api["build"] == {
+        "context": "..",
+        "dockerfile": "docker/server.Dockerfile",
+        "target": "runtime",
+        "args": {"VERSION": VERSION},
+    }
     assert api["container_name"] == CONTAINER
     assert api["read_only"] is True
     assert api["tmpfs"] == ["/tmp"]
@@ -101,12 +111,25 @@ def test_compose_file_matches_the_issue() -> None:
     assert {"test", "interval", "timeout", "retries", "start_period"} <= set(api["healthcheck"])
     for name in ("FLIGHTONTIME_WORKERS", "FLIGHTONTIME_LOG_LEVEL"):
         assert str(api["environment"][name]).startswith("${"), f"{name} from the environment"
-    dev = yaml.safe_load((ROOT / "docker-compose.dev.yml").read_text())["services"]["api"]
-    assert any(v.startswith("./src:") for v in dev["volumes"])
-    assert any(v.startswith("./models:") for v in dev["volumes"])
-    assert "--reload" in dev["command"]
+    dev = yaml.safe_load(DEV_FILE.read_text())["services"]["api"]
+    for package in ("core", "server", "cli"):
+        assert f"../packages/{package}/src:/opt/flightontime/src/{package}:ro" in dev["volumes"]
+    assert "../models:/opt/flightontime/models:ro" in dev["volumes"]
+    assert "ServeOptions(reload=True)" in " ".join(dev["command"])
     assert dev["environment"]["FLIGHTONTIME_LOG_LEVEL"] == "debug"
-    assert "PREDICTION_API_TOKEN" in dev["environment"]
+    assert "dev-token-not-for-production" in dev["environment"]["PREDICTION_API_TOKEN"]
+    assert dev["read_only"] is True
+    assert dev["cap_drop"] == ["ALL"]
+    monitoring = yaml.safe_load(MONITORING_FILE.read_text())["services"]
+    assert {"prometheus", "grafana"} <= set(monitoring)
+    for service in monitoring.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (COMPOSE_FILE.parent / source).exists(), f"{volume}: no such path"
+    # The old root files are gone (one set of Compose files).
+    for old in ("docker-compose.yml", "docker-compose.dev.yml", "docker-compose.monitoring.yml"):
+        assert not (ROOT / old).exists(), f"{old} is back at the root"
 
 
 @pytest.mark.usefixtures("image", "no_foreign_container")
@@ -192,23 +215,27 @@ def test_production_compose_up_with_token_from_environment() -> None:
 
 
 @pytest.mark.usefixtures("image")
-def test_dev_compose_serves_the_mounted_source_and_models(tmp_path: Path) -> None:
-    """docker-compose.dev.yml in a scratch project: ./src (the repo's), ./models (the image's)."""
+def test_dev_compose_serves_the_mounted_source_and_reloads(tmp_path: Path) -> None:
+    """docker/compose.dev.yml in a scratch project laid out like the repository: copies of the
+    packages' sources (edited below, never the repository's) and of models/default."""
     name = "flightontime-api-dev"
     if engine("container", "exists", name, check=False).returncode == 0:
         pytest.fail(f"a container named {name} already runs: not touching it")
-    shutil.copy(ROOT / "docker-compose.dev.yml", tmp_path / "docker-compose.dev.yml")
-    (tmp_path / "src").symlink_to(ROOT / "src")
-    (tmp_path / "models").mkdir()
-    holder = f"fot-ct-model-{os.getpid()}"
-    engine("create", "--name", holder, IMAGE)
-    try:
-        engine("cp", f"{holder}:/opt/flightontime/model", str(tmp_path / "models" / "default"))
-    finally:
-        engine("rm", "-f", holder, check=False)
+    (tmp_path / "docker").mkdir()
+    shutil.copy(DEV_FILE, tmp_path / "docker" / "compose.dev.yml")
+    for package in ("core", "server", "cli"):
+        shutil.copytree(
+            ROOT / "packages" / package / "src",
+            tmp_path / "packages" / package / "src",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    shutil.copytree(ROOT / "models" / "default", tmp_path / "models" / "default")
+    for path in tmp_path.rglob("*"):  # the container's appuser reads the mounts
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    tmp_path.chmod(0o755)
     port = free_port()
     env = _clean_env(FLIGHTONTIME_DEV_PORT=str(port))
-    cmd = [*compose_cmd(), "-p", "fot-ct-dev", "-f", str(tmp_path / "docker-compose.dev.yml")]
+    cmd = [*compose_cmd(), "-p", "fot-ct-dev", "-f", "docker/compose.dev.yml"]
 
     def run(*args: str) -> None:
         proc = subprocess.run(
@@ -226,15 +253,46 @@ def test_dev_compose_serves_the_mounted_source_and_models(tmp_path: Path) -> Non
         run("up", "-d")
         wait_healthy(name, 90)
         where = engine(
-            "exec", name, "python", "-c", "import flightontime; print(flightontime.__file__)"
+            "exec",
+            name,
+            "python",
+            "-c",
+            "import flightontime_server, flightontime_core; "
+            "print(flightontime_server.__file__, flightontime_core.__file__)",
         )
-        assert where.stdout.strip() == "/opt/flightontime/src/flightontime/__init__.py"
-        cmdline = engine("exec", name, "cat", "/proc/1/cmdline").stdout.replace("\0", " ")
-        assert "--reload" in cmdline
-        url = f"http://127.0.0.1:{port}/predict"
+        assert where.stdout.split() == [
+            "/opt/flightontime/src/server/flightontime_server/__init__.py",
+            "/opt/flightontime/src/core/flightontime_core/__init__.py",
+        ]
+        url = f"http://127.0.0.1:{port}"
         headers = {"Authorization": "dev-token-not-for-production"}
-        status, answer = http("POST", url, PREDICT_BODY, headers)
+        status, answer = http("POST", f"{url}/predict", PREDICT_BODY, headers)
         assert status == 200, answer
-        assert inspect(name)["HostConfig"]["ReadonlyRootfs"] is True
+        assert http("GET", f"{url}/health")[1] == {"status": "ok"}
+        info = inspect(name)
+        assert info["HostConfig"]["ReadonlyRootfs"] is True
+        mounts = {m["Destination"]: m for m in info["Mounts"]}
+        assert not mounts["/opt/flightontime/src/server"]["RW"]
+        assert not mounts["/opt/flightontime/models"]["RW"]
+        logs = engine("logs", name)
+        assert '"level": "debug"' in logs.stdout + logs.stderr or '"level":"debug"' in (
+            logs.stdout + logs.stderr
+        ), "debug logs"
+
+        # Hot reload: change what /health answers in the mounted source.
+        health = tmp_path / "packages/server/src/flightontime_server/routes/health.py"
+        text = health.read_text()
+        assert '{"status": "ok"}' in text
+        health.write_text(text.replace('{"status": "ok"}', '{"status": "ok", "reloaded": True}'))
+        deadline = time.monotonic() + 60
+        body: object = None
+        while time.monotonic() < deadline:
+            status, body = http("GET", f"{url}/health", timeout=5)
+            if status == 200 and isinstance(body, dict) and body.get("reloaded"):
+                break
+            time.sleep(0.5)
+        assert isinstance(body, dict), body
+        assert body.get("reloaded") is True, f"no reload: {body}"
+        print(f"\n[container] dev compose: edited health.py, reloaded: {body}")
     finally:
         run("down", "-t", "5")

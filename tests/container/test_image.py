@@ -1,4 +1,5 @@
-"""The built image itself: metadata, contents, ownership, no secrets, no compilers."""
+"""The built serving image itself: metadata, contents, ownership, no secrets, no compilers, no
+pip, nothing serving never loads, its size."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ENGINE, ROOT, VERSION, engine
+from .conftest import (
+    ENGINE,
+    IMAGE,
+    OFFICIAL_BASE_MB,
+    ROOT,
+    SIZE_LIMIT_MB,
+    SIZE_TARGET_MB,
+    VERSION,
+    engine,
+    image_mb,
+    official_estimate_mb,
+)
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
@@ -84,12 +96,17 @@ def config(image: str) -> dict:
     return config
 
 
-def test_oci_labels_from_build_args(config: dict) -> None:
+def test_oci_labels_from_the_bake_file(config: dict) -> None:
     labels = config.get("Labels") or {}
     for key in OCI_KEYS:
         assert labels.get(f"org.opencontainers.image.{key}"), f"label {key} missing"
     assert labels["org.opencontainers.image.version"] == VERSION
     assert labels["org.opencontainers.image.title"] == "flightontime"
+    assert labels["org.opencontainers.image.licenses"] == "MIT"
+    revision = labels["org.opencontainers.image.revision"]
+    assert revision == "unknown" or re.fullmatch(r"[0-9a-f]{40}", revision), revision
+    created = labels["org.opencontainers.image.created"]
+    assert created == "unknown" or re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created)
     oci = {k.rsplit(".", 1)[1]: v for k, v in labels.items() if "opencontainers" in k}
     print(f"\n[container] labels: {oci}")
 
@@ -164,6 +181,16 @@ def test_no_compiler_pip_or_build_tools(files: ImageFiles) -> None:
     ):
         assert venv + pkg not in files.entries, f"{pkg} in the runtime venv"
     assert "/opt/venv/bin/pip" not in files.entries
+    # no pip at all: not the base image's either, nor ensurepip's bundled wheels
+    pips = [
+        p
+        for p in files.entries
+        if re.search(r"/(pip|setuptools|wheel)(-[^/]*\.dist-info)?/__init__\.py$", p)
+        or re.search(r"/s?bin/pip[0-9.]*$", p)
+        or re.search(r"/ensurepip/_bundled/.+\.whl$", p)
+        or p.startswith("/usr/share/python-wheels/")
+    ]
+    assert not pips, f"pip in the runtime image: {pips[:5]}"
     assert not [p for p in files.entries if p.startswith(("/usr/bin/curl", "/usr/bin/wget"))]
     assert not [
         p
@@ -172,6 +199,43 @@ def test_no_compiler_pip_or_build_tools(files: ImageFiles) -> None:
         and files.entries[p].isfile()
         and not p.endswith("lock")
     ]
+
+
+def test_what_serving_never_loads_is_gone(files: ImageFiles) -> None:
+    """docker/image_build.py's removals (each proven in the build: the probe, the smoke test)."""
+    site = "/opt/venv/lib/python3.11/site-packages/"
+    for pkg in ("faker", "polyfactory", "pygments", "google/protobuf", "flatbuffers"):
+        assert site + pkg not in files.entries, f"{pkg} in the serving image"
+    duplicate = [p for p in files.entries if re.search(r"/capi/libonnxruntime\.so", p)]
+    assert not duplicate, duplicate
+    assert site + "onnxruntime/capi/__init__.py" in files.entries
+    assert [p for p in files.entries if "onnxruntime_pybind11_state" in p], "the module it loads"
+    tests = [p for p in files.entries if p.startswith(site) and "/tests/" in p]
+    assert not tests, tests[:5]
+    headers = [p for p in files.entries if p.startswith(site) and p.endswith((".h", ".pyi"))]
+    assert not headers, headers[:5]
+    maps = [
+        p for p in files.entries if p.startswith(site + "swagger_ui_bundle/") and p.endswith(".map")
+    ]
+    assert not maps, maps[:5]
+
+
+def test_size_on_the_official_base(image: str) -> None:
+    here = image_mb(image)
+    estimate = official_estimate_mb(image)
+    verdict = (
+        "met" if estimate <= SIZE_TARGET_MB else f"missed by {estimate - SIZE_TARGET_MB:.0f} MB"
+    )
+    print(
+        f"\n[container] {IMAGE}: {here:.1f} MB here (stand-in base), about {estimate:.1f} MB on "
+        f"the official python:3.11-slim (layers above the base + {OFFICIAL_BASE_MB:.0f} MB); "
+        f"target <= {SIZE_TARGET_MB:.0f} MB: "
+        f"{verdict}"
+        f"; asserted <= {SIZE_LIMIT_MB:.0f} MB (regressions fail)"
+    )
+    assert estimate <= SIZE_LIMIT_MB, (
+        f"{estimate:.1f} MB on the official base: the image grew past {SIZE_LIMIT_MB:.0f} MB"
+    )
 
 
 def test_appuser_owns_nothing_and_nothing_is_writable(files: ImageFiles) -> None:
@@ -188,56 +252,96 @@ def test_appuser_owns_nothing_and_nothing_is_writable(files: ImageFiles) -> None
 def test_byte_code_is_precompiled(files: ImageFiles) -> None:
     pycs = [p for p in files.entries if p.startswith("/opt/pycache/") and p.endswith(".pyc")]
     assert len(pycs) > 300, "serving's modules are byte-compiled at build time"
-    assert any("/flightontime/api/" in p for p in pycs)
+    assert any("/flightontime_server/" in p for p in pycs)
+    assert any("/flightontime_core/" in p for p in pycs)
+    assert any("/litestar/" in p for p in pycs)
     # the standard library too (the base image ships no .pyc)
     assert any(re.search(r"/python3\.11/asyncio/", p) for p in pycs)
     stray = [p for p in files.entries if "/__pycache__/" in p and p.startswith("/opt/venv/")]
     assert not stray, f"__pycache__ outside /opt/pycache: {stray[:5]}"
 
 
-def test_dockerignore_keeps_junk_out_of_the_context() -> None:
-    """Build a scratch image from a context full of junk with the repo's .dockerignore."""
-    keep = [
-        "pyproject.toml",
+COMMON_KEEP = [
+    "requirements/hatch.lock",
+    "packages/core/pyproject.toml",
+    "packages/core/README.md",
+    "packages/core/src/flightontime_core/__init__.py",
+    "packages/cli/pyproject.toml",
+    "packages/cli/src/flightontime_cli/main.py",
+    "models/default/manifest.json",
+    "docker/image_build.py",
+]
+KEEP = {
+    "server": [
+        *COMMON_KEEP,
         "requirements/serve.lock",
-        "requirements/train.lock",
-        "src/flightontime/__init__.py",
-        "scripts/container-build.sh",
-        "models/default/manifest.json",
-    ]
-    junk = [
-        ".env",
-        ".env.local",
-        ".env.production",
-        "src/flightontime/.env",
-        "models/default/.env",
-        "secrets/prediction_api_token",
-        "notebooks/eda.ipynb",
-        "analysis.ipynb",
-        "data/raw/flights.csv",
-        "experiments/run1/metrics.json",
-        "tests/test_x.py",
-        ".venv/bin/python",
-        ".venv-tools/bin/checkov",
-        ".git/config",
-        "src/flightontime/__pycache__/x.cpython-311.pyc",
-        "reports/x.xml",
-    ]
+        "packages/server/pyproject.toml",
+        "packages/server/src/flightontime_server/app.py",
+    ],
+    "cli": [*COMMON_KEEP, "requirements/train.lock"],
+}
+JUNK = [
+    ".env",
+    ".env.local",
+    ".env.production",
+    "packages/core/src/flightontime_core/.env",
+    "models/default/.env",
+    "secrets/prediction_api_token",
+    "notebooks/eda.ipynb",
+    "analysis.ipynb",
+    "packages/core/src/flightontime_core/scratch.ipynb",
+    "data/raw/flights.csv",
+    "experiments/run1/metrics.json",
+    "tests/test_x.py",
+    "packages/server/tests/test_app.py",
+    ".venv/bin/python",
+    ".venv-tools/bin/checkov",
+    ".git/config",
+    "packages/core/src/flightontime_core/__pycache__/x.cpython-311.pyc",
+    "reports/x.xml",
+    "models/other/manifest.json",
+    "docker/compose.yml",
+    "README.md",
+    "pyproject.toml",
+]
+
+
+@pytest.mark.parametrize("name", ["server", "cli"])
+def test_per_dockerfile_ignore_keeps_junk_out_of_the_context(name: str) -> None:
+    """Build a scratch image from a context full of junk, laid out like the repository, with the
+    repository's docker/<name>.Dockerfile.dockerignore next to the Dockerfile and a root
+    .dockerignore that lets everything in: the engine must take the per-Dockerfile file (as
+    BuildKit does), with no --ignorefile flag."""
+    keep = KEEP[name]
+    junk = [*JUNK, *(p for other, paths in KEEP.items() if other != name for p in paths)]
+    junk = [p for p in junk if p not in keep]
+    ignore = ROOT / "docker" / f"{name}.Dockerfile.dockerignore"
     with tempfile.TemporaryDirectory(prefix="fot-ct-ctx-") as tmp:
         ctx = Path(tmp)
-        (ctx / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
-        (ctx / "Dockerfile").write_text("FROM scratch\nCOPY . /ctx/\n")
+        (ctx / "docker").mkdir()
+        (ctx / "docker" / f"{name}.Dockerfile.dockerignore").write_text(ignore.read_text())
+        (ctx / ".dockerignore").write_text("# lets everything in\n")
+        (ctx / "docker" / f"{name}.Dockerfile").write_text("FROM scratch\nCOPY . /ctx/\n")
         for rel in keep + junk:
             (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
             (ctx / rel).write_text("x\n")
         tag = f"localhost/fot-ct-ctx:{uuid.uuid4().hex[:8]}"
-        engine("build", "-q", "-t", tag, str(ctx), timeout=120)
+        engine(
+            "build",
+            "-q",
+            "-f",
+            str(ctx / "docker" / f"{name}.Dockerfile"),
+            "-t",
+            tag,
+            str(ctx),
+            timeout=120,
+        )
         try:
             listing = set(_export(tag, [], cmd=("/none",)).entries)
         finally:
             engine("rmi", "-f", tag, check=False)
     copied = {p.removeprefix("/ctx/") for p in listing if p.startswith("/ctx/")}
     for rel in keep:
-        assert rel in copied, f"{rel} should be in the build context"
+        assert rel in copied, f"{rel} should be in the {name} build context"
     leaked = [rel for rel in junk if rel in copied]
-    assert not leaked, f".dockerignore lets these in: {leaked}"
+    assert not leaked, f"{ignore.name} lets these in: {leaked}"

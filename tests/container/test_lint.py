@@ -1,4 +1,5 @@
-"""hadolint and checkov pass on the Dockerfile and the Compose files; every skip is justified."""
+"""hadolint and checkov pass on docker/*.Dockerfile and docker/compose*.yml; every skip is
+justified."""
 
 from __future__ import annotations
 
@@ -11,7 +12,22 @@ from .conftest import ROOT, TOOLS
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
-COMPOSE_FILES = ("docker-compose.yml", "docker-compose.dev.yml")
+DOCKERFILES = tuple(
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docker").glob("*.Dockerfile"))
+)
+COMPOSE_FILES = tuple(
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docker").glob("compose*.yml"))
+)
+
+
+def test_the_files_are_there() -> None:
+    assert DOCKERFILES == ("docker/cli.Dockerfile", "docker/server.Dockerfile")
+    assert COMPOSE_FILES == (
+        "docker/compose.dev.yml",
+        "docker/compose.monitoring.yml",
+        "docker/compose.yml",
+    )
+    assert not (ROOT / "Dockerfile").exists(), "the old root Dockerfile is back"
 
 
 def _tool(name: str) -> str:
@@ -23,7 +39,7 @@ def _tool(name: str) -> str:
 
 def test_hadolint_passes() -> None:
     proc = subprocess.run(
-        [_tool("hadolint"), "--no-color", "Dockerfile"],
+        [_tool("hadolint"), "--no-color", *DOCKERFILES],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -34,14 +50,15 @@ def test_hadolint_passes() -> None:
 
 
 def test_every_hadolint_ignore_is_justified() -> None:
-    lines = (ROOT / "Dockerfile").read_text().splitlines()
-    for i, line in enumerate(lines):
-        if "hadolint ignore" in line:
-            above = lines[i - 1].strip() if i else ""
-            where = f"Dockerfile:{i + 1}: `{line.strip()}` needs a justification comment above it"
-            assert above.startswith("#"), where
-            assert "hadolint" not in above, where
-            assert len(above) > 20, where
+    for name in DOCKERFILES:
+        lines = (ROOT / name).read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "hadolint ignore" in line:
+                above = lines[i - 1].strip() if i else ""
+                where = f"{name}:{i + 1}: `{line.strip()}` needs a justification comment above it"
+                assert above.startswith("#"), where
+                assert "hadolint" not in above, where
+                assert len(above) > 20, where
 
 
 def test_checkov_passes_on_dockerfile_and_compose() -> None:
@@ -54,10 +71,8 @@ def test_checkov_passes_on_dockerfile_and_compose() -> None:
         "dockerfile",
         "secrets",
         "yaml",
-        "-f",
-        "Dockerfile",
     ]
-    for name in COMPOSE_FILES:
+    for name in (*DOCKERFILES, *COMPOSE_FILES):
         cmd += ["-f", name]
     external = ROOT / "tests" / "deploy" / "checkov_compose"
     if external.is_dir():  # the project's own Compose checks (checkov has no Compose framework)
@@ -66,7 +81,7 @@ def test_checkov_passes_on_dockerfile_and_compose() -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     passed = [int(n) for n in re.findall(r"Passed checks: (\d+)", proc.stdout)]
     print(f"\n[container] checkov: {sum(passed)} checks passed, 0 failed")
-    for name in ("Dockerfile", *COMPOSE_FILES):
+    for name in (*DOCKERFILES, *COMPOSE_FILES):
         text = (ROOT / name).read_text()
         for match in re.finditer(r"checkov:skip=([A-Z0-9_]+)(:?)(.*)", text):
             assert match.group(3).strip(), f"{name}: skip {match.group(1)} without a reason"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ import pytest
 
 from .conftest import (
     PREDICT_BODY,
+    ROOT,
     Running,
     engine,
     http,
@@ -106,16 +108,55 @@ def test_logs_are_on_stdout(prod: Running) -> None:
     assert prod.token not in text, "the token must never be logged"
 
 
-def test_trees_are_walked_by_lignum_on_the_read_only_image(prod: Running) -> None:
+def test_model_ready_is_logged_with_its_version(prod: Running) -> None:
     logs = engine("logs", prod.name)
     ready = [
         json.loads(line)
         for line in (logs.stdout + logs.stderr).splitlines()
-        if '"model ready"' in line
+        if line.startswith("{") and '"model ready"' in line
     ]
-    assert ready, "the model-ready log line"
-    # pylignum is in the image and its index model loads through the /tmp tmpfs.
-    assert {r["tree_engine"] for r in ready} == {"lignum"}, ready
+    assert len(ready) == 2, f"one model-ready line per worker: {ready}"
+    manifest = json.loads((ROOT / "models/default/manifest.json").read_text())
+    versions = {
+        str(r.get("model_version") or r.get("fields", {}).get("model_version")) for r in ready
+    }
+    assert versions == {str(manifest["model_version"])}, (versions, manifest["model_version"])
+
+
+def test_no_byte_code_is_written_at_run_time(image: str, token: str) -> None:
+    """Even with a writable root file system, serving writes nothing outside /tmp: every module
+    it imports was byte-compiled at build time (unchecked-hash .pyc under /opt/pycache)."""
+    running = start_container(token, hardened=False, args=["--tmpfs", "/tmp"])
+    try:
+        wait_healthy(running.name, 60, since=running.started)
+        headers = {"Authorization": token}
+        assert http("POST", f"{running.url}/predict", PREDICT_BODY, headers)[0] == 200
+        assert http("POST", f"{running.url}/predict", {"companhia": 1}, headers)[0] in (400, 422)
+        assert http("GET", f"{running.url}/openapi.json")[0] == 200
+        assert http("GET", f"{running.url}/docs")[0] == 200
+        assert http("GET", f"{running.url}/metrics")[0] == 200
+        engine("exec", running.name, "flightontime", "healthcheck")
+        changed = engine("diff", running.name).stdout.split()
+        written = [p for p in changed if p not in ("C", "A", "D") and not p.startswith("/tmp")]
+        assert not [p for p in written if p.endswith(".pyc") or "__pycache__" in p], written
+        assert not [p for p in written if p.startswith("/opt")], written
+        # The interpreter really reads the build's byte code (no source compile on import).
+        verbose = engine(
+            "exec",
+            running.name,
+            "python",
+            "-v",
+            "-c",
+            "import flightontime_server.app",
+            timeout=60,
+        ).stderr
+        compiled = (
+            r"code object from '/opt/pycache/opt/venv/lib/python3\.11/site-packages/"
+            r"flightontime_server/app\.cpython-311\.pyc'"
+        )
+        assert re.search(compiled, verbose), verbose[-2000:]
+    finally:
+        remove(running.name)
 
 
 def _read_response(sock: socket.socket) -> tuple[int, bytes]:

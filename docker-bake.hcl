@@ -1,0 +1,139 @@
+# FlightOnTime's images: `docker buildx bake` builds them where BuildKit runs (CI, releases);
+# `python scripts/bake.py` reads this same file and builds each target with podman where it
+# does not (`make image`, `make images`; tests/docker holds the two to the same commands).
+#
+#   docker buildx bake                  # group "default": server + cli, local tags X.Y.Z
+#   docker buildx bake --print release  # what a release would build and push
+#   VERSION=0.2.0 REVISION=$(git rev-parse HEAD) CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+#     REGISTRY=ghcr.io/acme IS_DEFAULT_BRANCH=true docker buildx bake release
+#
+# Every variable can be overridden from the environment (bake's rule).
+
+# The packages' one version (packages/core/src/flightontime_core/__about__.py; tests/docker
+# checks they agree, and each image's build checks its packages are this version).
+variable "VERSION" {
+  default = "0.2.0"
+}
+
+# Where release images go: "<host>[:port]/<namespace>". Empty: local names only.
+variable "REGISTRY" {
+  default = ""
+}
+
+# The commit the images are built from (git rev-parse HEAD); its first 7 characters make the
+# sha-<short> tag of a release.
+variable "REVISION" {
+  default = "unknown"
+}
+
+# Build time, RFC 3339 (date -u +%Y-%m-%dT%H:%M:%SZ).
+variable "CREATED" {
+  default = "unknown"
+}
+
+# The repository the images are built from (org.opencontainers.image.source).
+variable "SOURCE" {
+  default = "https://github.com/flightontime/flightontime"
+}
+
+# "true" when building a release from the default branch: only then does `latest` move.
+variable "IS_DEFAULT_BRANCH" {
+  default = "false"
+}
+
+# "<registry>/<name>", or "<name>" without a registry.
+function "image" {
+  params = [name]
+  result = REGISTRY == "" ? name : "${REGISTRY}/${name}"
+}
+
+# Local builds: X.Y.Z only.
+function "local_tags" {
+  params = [name]
+  result = ["${image(name)}:${VERSION}"]
+}
+
+# Releases: X.Y.Z, X.Y, X and sha-<short>; latest only for a release from the default branch.
+function "release_tags" {
+  params = [name]
+  result = concat(
+    [
+      "${image(name)}:${VERSION}",
+      "${image(name)}:${join(".", slice(split(".", VERSION), 0, 2))}",
+      "${image(name)}:${split(".", VERSION)[0]}",
+      "${image(name)}:sha-${substr(REVISION, 0, 7)}",
+    ],
+    IS_DEFAULT_BRANCH == "true" ? ["${image(name)}:latest"] : [],
+  )
+}
+
+group "default" {
+  targets = ["server", "cli"]
+}
+
+group "release" {
+  targets = ["server-release", "cli-release"]
+}
+
+# What both images share: the context (each Dockerfile's own <Dockerfile>.dockerignore narrows
+# it), the build arguments and the OCI labels and annotations from the variables above.
+target "_common" {
+  context = "."
+  args = {
+    VERSION = VERSION
+  }
+  labels = {
+    "org.opencontainers.image.version"  = VERSION
+    "org.opencontainers.image.revision" = REVISION
+    "org.opencontainers.image.created"  = CREATED
+    "org.opencontainers.image.source"   = SOURCE
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.vendor"   = "FlightOnTime"
+  }
+  annotations = [
+    "index,manifest:org.opencontainers.image.version=${VERSION}",
+    "index,manifest:org.opencontainers.image.revision=${REVISION}",
+    "index,manifest:org.opencontainers.image.created=${CREATED}",
+    "index,manifest:org.opencontainers.image.source=${SOURCE}",
+    "index,manifest:org.opencontainers.image.licenses=MIT",
+  ]
+}
+
+target "server" {
+  inherits   = ["_common"]
+  dockerfile = "docker/server.Dockerfile"
+  target     = "runtime"
+  tags       = local_tags("flightontime")
+  labels = {
+    "org.opencontainers.image.title"       = "flightontime"
+    "org.opencontainers.image.description" = "FlightOnTime flight-delay prediction API (Litestar + ONNX Runtime) with the default model inside"
+  }
+}
+
+target "cli" {
+  inherits   = ["_common"]
+  dockerfile = "docker/cli.Dockerfile"
+  target     = "runtime"
+  tags       = local_tags("flightontime-cli")
+  labels = {
+    "org.opencontainers.image.title"       = "flightontime-cli"
+    "org.opencontainers.image.description" = "FlightOnTime command line with the training extra: training and batch scoring jobs"
+  }
+}
+
+# A release: both platforms, SBOM and full provenance attestations, pushed to REGISTRY.
+target "_release" {
+  platforms = ["linux/amd64", "linux/arm64"]
+  attest    = ["type=sbom", "type=provenance,mode=max"]
+  output    = ["type=registry"]
+}
+
+target "server-release" {
+  inherits = ["server", "_release"]
+  tags     = release_tags("flightontime")
+}
+
+target "cli-release" {
+  inherits = ["cli", "_release"]
+  tags     = release_tags("flightontime-cli")
+}

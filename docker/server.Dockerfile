@@ -1,0 +1,123 @@
+# FlightOnTime's serving image: flightontime-core + flightontime-server + flightontime-cli, the
+# default model (models/default) inside, nothing else. Built by docker-bake.hcl (target
+# `server`; `make image` here), which sets the OCI labels:
+#
+#   docker buildx bake server                      # or: python scripts/bake.py server (podman)
+#   docker run -d -p 127.0.0.1:8000:8000 -e PREDICTION_API_TOKEN --read-only --tmpfs /tmp \
+#     --cap-drop ALL --security-opt no-new-privileges flightontime:<version>
+#
+# Stages: build (the locked dependencies from requirements/serve.lock, hash-checked, slimmed;
+# the three packages' wheels built with hatchling and installed --no-deps) | runtime-base
+# (python:3.11-slim without pip, appuser 1001) -> smoke (the real server started from the
+# slimmed tree and exercised; what it imported is byte-compiled) -> runtime. Only `runtime`
+# ships: no compiler, no pip, no build backend, no training stack. The build context is
+# docker/server.Dockerfile.dockerignore (an allowlist).
+
+# ---------------------------------------------------------------------------------------------
+FROM python:3.11-slim AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# binutils: `strip` for the extension modules and `readelf` for the library probe. Every locked
+# package has a wheel for this platform: no compiler.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/*
+# The serving dependencies, every file checked against its hash; the venv has no pip.
+COPY requirements/serve.lock /build/requirements/serve.lock
+RUN python -m venv --without-pip /opt/venv \
+ && pip --python /opt/venv/bin/python install --no-compile --require-hashes \
+        -r /build/requirements/serve.lock
+# Drop what serving never loads (docker/image_build.py says what and how each is proven).
+COPY docker/image_build.py /build/image_build.py
+RUN python /build/image_build.py slim /opt/venv/lib/python3.11/site-packages --serving
+# The build backend (hatchling, pinned with hashes in requirements/hatch.lock) in its own venv.
+COPY requirements/hatch.lock /build/requirements/hatch.lock
+RUN python /build/image_build.py build-lock /build/requirements/hatch.lock /build/backend.lock \
+ && python -m venv /opt/buildtools \
+ && /opt/buildtools/bin/pip install --no-compile --require-hashes -r /build/backend.lock
+# The project: three wheels, installed without dependencies into a prefix of their own (a
+# code change rebuilds this small layer only).
+COPY packages/core /build/packages/core
+COPY packages/server /build/packages/server
+COPY packages/cli /build/packages/cli
+RUN for package in core server cli; do \
+      /opt/buildtools/bin/pip wheel --no-deps --no-build-isolation -w /build/wheels \
+          "/build/packages/$package" || exit 1; \
+    done \
+ && pip --python /opt/venv/bin/python install --no-deps --no-compile --prefix /opt/project \
+        /build/wheels/flightontime_*.whl \
+ && test -x /opt/project/bin/flightontime
+
+# ---------------------------------------------------------------------------------------------
+FROM python:3.11-slim AS runtime-base
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# No pip, setuptools or wheel in the image (nor ensurepip's bundled copies), and the user of
+# the issue, appuser 1001:1001, who owns nothing: only /tmp is written at run time.
+RUN for dir in $(python -c 'import site, sys; print(" ".join(site.getsitepackages()))') \
+               /usr/lib/python3/dist-packages; do \
+      rm -rf "$dir"/pip "$dir"/pip-* "$dir"/setuptools "$dir"/setuptools-* "$dir"/pkg_resources \
+             "$dir"/_distutils_hack "$dir"/distutils-precedence.pth "$dir"/wheel "$dir"/wheel-*; \
+    done \
+ && rm -rf /usr/local/bin/pip* /usr/bin/pip* /usr/share/python-wheels \
+           "$(python -c 'import ensurepip, os; print(os.path.dirname(ensurepip.__file__))')/_bundled" \
+ && if python -c 'import pip' 2>/dev/null; then echo "pip is still importable" >&2; exit 1; fi \
+ && groupadd --system --gid 1001 appuser \
+ && useradd --system --uid 1001 --gid appuser --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin appuser
+# Byte code lives in /opt/pycache (PYTHONPYCACHEPREFIX), written at build time for exactly the
+# modules serving imports, the standard library's included; nothing is compiled or written at
+# run time (PYTHONDONTWRITEBYTECODE, read-only root file system).
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPYCACHEPREFIX=/opt/pycache \
+    PATH=/opt/venv/bin:$PATH \
+    FLIGHTONTIME_HOST=0.0.0.0 \
+    FLIGHTONTIME_PORT=8000 \
+    FLIGHTONTIME_MODEL_DIR=/opt/flightontime/model \
+    FLIGHTONTIME_GRACEFUL_TIMEOUT_S=8
+
+# ---------------------------------------------------------------------------------------------
+FROM runtime-base AS smoke
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/project/ /opt/venv/
+# The committed default bundle, copied (never trained in the build).
+COPY models/default/ /opt/flightontime/model/
+COPY docker/image_build.py /build/image_build.py
+ARG VERSION=0.0.0
+RUN chmod -R a+rX,go-w /opt/flightontime/model \
+ && python /build/image_build.py check-version "$VERSION"
+# As the user that runs it: serve the real app from this tree (2 workers), predict, reject a
+# bad request, build the OpenAPI document, load the docs page, scrape metrics, run the health
+# check, stop with SIGTERM; every module any process imported is listed.
+# The named user of the issue (its UID/GID are fixed to 1001 above; Kubernetes sets runAsUser).
+# hadolint ignore=DL3066
+USER appuser
+RUN python /build/image_build.py smoke /tmp/serving-modules.txt
+# Root writes the byte code into the root-owned /opt/pycache; this stage never ships, the
+# runtime stage below runs as appuser.
+# hadolint ignore=DL3002,DL3066
+USER root
+RUN python /build/image_build.py precompile /tmp/serving-modules.txt
+
+# ---------------------------------------------------------------------------------------------
+FROM runtime-base AS runtime
+# Layers from the most to the least stable: dependencies, project, byte code, model.
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/project/ /opt/venv/
+COPY --from=smoke /opt/pycache /opt/pycache
+COPY --from=smoke /opt/flightontime/model /opt/flightontime/model
+WORKDIR /opt/flightontime
+# The named user of the issue (its UID/GID are fixed to 1001 above; Kubernetes sets runAsUser).
+# hadolint ignore=DL3066
+USER appuser
+EXPOSE 8000
+# uvicorn drains in-flight requests on SIGTERM (FLIGHTONTIME_GRACEFUL_TIMEOUT_S=8 fits inside
+# `docker stop`'s default 10 s). The server is PID 1 (exec form): signals reach it directly.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["flightontime", "healthcheck"]
+CMD ["flightontime", "serve"]

@@ -1,0 +1,53 @@
+"""A real build of docker-bake.hcl's group `default` through scripts/bake.py (what `make images`
+runs; after it, a cache hit): each image carries its target's tags and labels exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ENGINE, ROOT, engine
+
+pytestmark = [pytest.mark.container, pytest.mark.timeout(3600)]
+
+
+def _bake_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bake", ROOT / "scripts" / "bake.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bake", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_group_builds_as_the_bake_file_says() -> None:
+    bake = _bake_module()
+    env = dict(os.environ, CONTAINER_ENGINE=ENGINE)
+    proc = subprocess.run(
+        [sys.executable, "scripts/bake.py", "default"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3500,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # What was run is what the plan says (the script echoes each command it runs).
+    builds = bake.plan(bake.BakeFile.load(ROOT / "docker-bake.hcl", env), ["default"])
+    echoed = [line[2:] for line in proc.stderr.splitlines() if line.startswith("+ ")]
+    assert echoed == [shlex.join(b.argv) for b in builds]
+    for build in builds:
+        for tag in build.tags:
+            info = json.loads(engine("image", "inspect", tag).stdout)[0]
+            labels = info["Config"]["Labels"]
+            for key, value in build.definition["labels"].items():
+                assert labels.get(key) == value, (tag, key)
+        print(f"\n[container] bake {build.name}: {', '.join(build.tags)} built with its labels")
