@@ -9,7 +9,13 @@ pytest.importorskip("sklearn")
 
 from flightontime_core.bundle import CANCELLATION
 from flightontime_core.features import FEATURE_INDEX, N_FEATURES, WEATHER_SLICE
-from flightontime_core.training.fit import FitConfig, fit_chain, hide_weather
+from flightontime_core.training.fit import (
+    PLAIN_FEATURES,
+    WEATHER_COLUMNS,
+    FitConfig,
+    fit_models,
+    hide_weather,
+)
 
 
 def test_hide_weather_hides_a_seeded_share_of_rows() -> None:
@@ -23,7 +29,7 @@ def test_hide_weather_hides_a_seeded_share_of_rows() -> None:
     assert not np.array_equal(hide_weather(x, 0.45, seed=7), hidden, equal_nan=True)
 
 
-def test_fit_chain_trains_conditional_models_on_late_flights() -> None:
+def test_fit_models_trains_both_variants_and_conditional_models_on_late_flights() -> None:
     rng = np.random.default_rng(0)
     n = 2000
     x = rng.normal(size=(n, N_FEATURES)).astype(np.float32)
@@ -31,18 +37,33 @@ def test_fit_chain_trains_conditional_models_on_late_flights() -> None:
     cancelled = rng.random(n) < 0.05
     delay[cancelled] = np.nan
     config = FitConfig(params={"max_iter": 5, "min_samples_leaf": 20, "early_stopping": False})
-    chain = fit_chain(x, delay, cancelled, None, (15, 30), config, with_cancellation=True)
-    assert list(chain.models) == ["15", "30", CANCELLATION]
-    assert chain.iterations == {"15": 5, "30": 5, CANCELLATION: 5}
+    fitted = fit_models(x, delay, cancelled, None, (15, 30), config, True, with_cancellation=True)
+    assert list(fitted.models) == ["weather:15", "plain:15", "30", CANCELLATION]
+    assert fitted.iterations() == {
+        "weather:15": [5, 5],
+        "plain:15": [5],
+        "30": [5],
+        CANCELLATION: [5],
+    }
+    # The plain model reads neither the weather nor the days to the nearest holiday.
+    (plain,) = fitted.models["plain:15"]
+    assert plain.features == PLAIN_FEATURES
+    assert not set(WEATHER_COLUMNS) & set(plain.features)
+    assert FEATURE_INDEX["days_to_holiday"] not in plain.features
+    assert fitted.variant("plain", (15, 30))["15"] == fitted.models["plain:15"]
+    assert fitted.variant("weather", (15, 30))["30"] == fitted.models["30"]
     flown = ~np.isnan(delay)
     late15 = flown & (delay >= 15)
-    p15 = chain.models["15"].predict_proba(x.astype(np.float64))[:, 1]
+    p15 = plain.predict(x)
     assert (
         p15[x[:, FEATURE_INDEX["hour"]] > 0].mean() > p15[x[:, FEATURE_INDEX["hour"]] <= 0].mean()
     )
     # The conditional model never saw an on-time flight: its base rate is that of the late ones.
-    p30 = chain.models["30"].predict_proba(x[late15].astype(np.float64))[:, 1]
+    p30 = fitted.models["30"][0].predict(x[late15])
     assert p30.mean() == pytest.approx((delay[late15] >= 30).mean(), abs=0.08)
     stages: list[str] = []
-    fit_chain(x, delay, cancelled, None, (15,), config, False, None, stages.append)
-    assert stages == ["model 15 min"]
+    fit_models(x, delay, cancelled, None, (15,), config, False, False, None, stages.append)
+    assert stages == ["model 15 min, without weather"]
+    assert list(fit_models(x, delay, cancelled, None, (15,), config, False, False).models) == [
+        "plain:15"
+    ]

@@ -43,10 +43,12 @@ class Calibration(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """One model of the graph: its log-odds column, what it answers, and its calibration."""
+    """One model of a variant: its log-odds columns, what it answers, its calibration."""
 
     key: str  # "15", "30", "60" (minutes) or "cancelled"
-    column: int  # the graph output's column holding this model's log-odds
+    # The graph output's columns of its members' log-odds; its probability is the mean of
+    # theirs (one column for a single model, several for an average of models).
+    columns: tuple[int, ...]
     given: int | None = None  # delay models: the threshold it is conditional on
     label: str = ""
     calibration: Calibration = Calibration()
@@ -57,7 +59,22 @@ class ExplanationSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     first_column: int  # the graph output's columns from here on, one per group, log-odds
     groups: tuple[str, ...]
-    bias: float  # baseline + every tree's root value: contributions + bias = log-odds
+    # The members' mean baseline and tree roots: contributions + bias = their mean log-odds.
+    bias: float
+
+
+class Variant(msgspec.Struct, frozen=True, kw_only=True):
+    """The models that answer one kind of request, on their own graph input and output."""
+
+    name: str  # "weather": flights sent with a forecast; "plain": flights without one
+    graph_input: str
+    graph_output: str  # (n, log-odds columns + groups) float32: log-odds, then contributions
+    models: tuple[ModelSpec, ...]  # delay models in threshold order, then cancellation
+    explanation: ExplanationSpec
+
+
+WEATHER_VARIANT: Final = "weather"
+PLAIN_VARIANT: Final = "plain"
 
 
 class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,13 +82,10 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
 
     feature_names: tuple[str, ...]
     feature_definition: int
-    graph_input: str
-    graph_output: str  # (n, models + groups) float32: log-odds, then contributions
-    weather_fields: tuple[str, ...]  # empty: trained without weather
+    weather_fields: tuple[str, ...]  # empty: trained without weather (no weather variant)
     thresholds: tuple[int, ...]  # minutes; the first is the primary answer
     decision_threshold: float
-    models: tuple[ModelSpec, ...]  # delay models in threshold order, then cancellation
-    explanation: ExplanationSpec
+    variants: tuple[Variant, ...]
 
 
 class SelfTestCase(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,21 +207,39 @@ def read_manifest(path: Path) -> Manifest:
             MANIFEST_FILE,
             "the bundle's feature specification differs from this code's (retrain it)",
         )
-    delay = [m for m in b.models if m.key != CANCELLATION]
-    if [m.key for m in delay] != [str(t) for t in b.thresholds] or not b.thresholds:
-        raise BundleError(MANIFEST_FILE, "the delay models do not match the thresholds")
-    # Probabilities multiply down the chain, so each model must be conditional on the previous.
-    for previous, model in zip([None, *b.thresholds], delay, strict=False):
-        if model.given != previous:
-            raise BundleError(
-                MANIFEST_FILE,
-                f"the {model.key}-minute model must be conditional on "
-                f"{'no threshold' if previous is None else f'{previous} minutes'}, "
-                f"the manifest says {model.given!r}",
-            )
+    names = [v.name for v in b.variants]
+    expected = [WEATHER_VARIANT, PLAIN_VARIANT] if b.weather_fields else [PLAIN_VARIANT]
+    if names != expected:
+        raise BundleError(MANIFEST_FILE, f"variants {names}, expected {expected}")
+    for variant in b.variants:
+        _check_chain(variant, b.thresholds)
     if not 0.0 < b.decision_threshold < 1.0:
         raise BundleError(MANIFEST_FILE, "decision_threshold must be between 0 and 1")
     return manifest
+
+
+def _check_chain(variant: Variant, thresholds: tuple[int, ...]) -> None:
+    delay = [m for m in variant.models if m.key != CANCELLATION]
+    if [m.key for m in delay] != [str(t) for t in thresholds] or not thresholds:
+        raise BundleError(
+            MANIFEST_FILE, f"variant {variant.name}: the delay models do not match the thresholds"
+        )
+    # Probabilities multiply down the chain, so each model must be conditional on the previous.
+    for previous, model in zip([None, *thresholds], delay, strict=False):
+        if model.given != previous:
+            raise BundleError(
+                MANIFEST_FILE,
+                f"variant {variant.name}: the {model.key}-minute model must be conditional on "
+                f"{'no threshold' if previous is None else f'{previous} minutes'}, "
+                f"the manifest says {model.given!r}",
+            )
+    columns = sorted(c for m in variant.models for c in m.columns)
+    if columns != list(range(variant.explanation.first_column)) or any(
+        not m.columns for m in variant.models
+    ):
+        raise BundleError(
+            MANIFEST_FILE, f"variant {variant.name}: the models' columns do not tile the output"
+        )
 
 
 def read_verified(path: Path, name: str, digest: str) -> bytes:

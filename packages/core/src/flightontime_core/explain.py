@@ -31,7 +31,10 @@ FACTOR_GROUPS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("route", ("route_delay_rate",)),
     ("density", ("origin_hour_density",)),
     ("distance", ("distance_km",)),
-    *((name, (name,)) for name in WEATHER_FIELDS),
+    *(
+        (name, (name, "wind_u", "wind_v") if name == "wind_kmh" else (name,))
+        for name in WEATHER_FIELDS
+    ),
 )
 GROUP_NAMES: Final = tuple(name for name, _ in FACTOR_GROUPS)
 GROUP_OF_FEATURE: Final[tuple[int, ...]] = tuple(

@@ -1,25 +1,36 @@
 """A loaded model: one onnxruntime session over the bundle's graph, and the prediction paths.
 
 One flight and a batch go through the same steps (resolve, features, one `session.run`,
-calibration and the chain, factors), so a flight gets the same answer alone and in a batch.
+probabilities, calibration and the chain on plain floats, factors), so a flight gets the same
+answer alone and in a batch. A flight sent with a forecast is answered by the bundle's
+"weather" variant, one without by its "plain" variant; a batch feeds each variant its rows in
+the same `session.run`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flightontime_core.bundle import CANCELLATION, Bundle, Manifest, ModelSpec
+from flightontime_core.bundle import (
+    CANCELLATION,
+    PLAIN_VARIANT,
+    WEATHER_VARIANT,
+    Bundle,
+    Manifest,
+    Variant,
+)
 from flightontime_core.calibration import check, probability, scalar
 from flightontime_core.errors import BundleError, FlightError
 from flightontime_core.explain import GROUP_NAMES, Explainer
 from flightontime_core.features import (
     N_FEATURES,
+    WEATHER_SLICE,
     FeatureTables,
     FlightColumns,
     build_features,
@@ -28,6 +39,8 @@ from flightontime_core.features import (
 from flightontime_core.flights import Flight, Weather
 from flightontime_core.prediction import Factor, Notice, Prediction
 from flightontime_core.resolve import Resolver
+
+_Calibrated = Callable[[float], float]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,52 @@ class Scores:
     cancellation: np.ndarray | None  # (n,) float64; None without a cancellation model
     top: np.ndarray | None  # (n, 3) factor group indices, -1 where none; None: not explained
     weights: np.ndarray | None  # (n, 3) their log-odds contributions
+
+
+class _Runtime:
+    """A variant as the prediction paths use it: graph names, the chain, the contributions."""
+
+    def __init__(self, variant: Variant) -> None:
+        self.name = variant.name
+        self.input = variant.graph_input
+        self.output = variant.graph_output
+        delay = [m for m in variant.models if m.key != CANCELLATION]
+        cancel = [m for m in variant.models if m.key == CANCELLATION]
+        for spec in variant.models:
+            try:
+                check(spec.calibration)
+            except ValueError as exc:
+                raise BundleError(
+                    "manifest.json", f"variant {variant.name}, model {spec.key}: {exc}"
+                ) from None
+        self.chain: list[tuple[tuple[int, ...], _Calibrated]] = [
+            (m.columns, scalar(m.calibration)) for m in delay
+        ]
+        self.cancel = (cancel[0].columns, scalar(cancel[0].calibration)) if cancel else None
+        first = variant.explanation.first_column
+        self.width = first + len(GROUP_NAMES)
+        self.log_odds = slice(0, first)
+        self.groups = slice(first, self.width)
+
+    def probabilities(self, log_odds: list[float]) -> tuple[list[float], float | None]:
+        """One flight's probabilities per threshold and of a cancellation, from the graph's
+        log-odds; plain floats, the same operations for a flight alone and in a batch."""
+        chained: list[float] = []
+        for columns, calibrated in self.chain:
+            p = calibrated(_mean_probability(log_odds, columns))
+            # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
+            # higher chance.
+            chained.append(p * chained[-1] if chained else p)
+        if self.cancel is None:
+            return chained, None
+        columns, calibrated = self.cancel
+        return chained, calibrated(_mean_probability(log_odds, columns))
+
+
+def _mean_probability(log_odds: list[float], columns: tuple[int, ...]) -> float:
+    if len(columns) == 1:
+        return probability(log_odds[columns[0]])
+    return sum(probability(log_odds[c]) for c in columns) / len(columns)
 
 
 def _session(graph: bytes, threads: int) -> Any:
@@ -73,86 +132,72 @@ class Model:
         )
         self.weather_fields: tuple[str, ...] = behaviour.weather_fields
         self.tables: FeatureTables = bundle.tables
-        self._delay: tuple[ModelSpec, ...] = tuple(
-            m for m in behaviour.models if m.key != CANCELLATION
-        )
-        cancellation = [m for m in behaviour.models if m.key == CANCELLATION]
-        self._cancellation: ModelSpec | None = cancellation[0] if cancellation else None
-        for spec in behaviour.models:
-            try:
-                check(spec.calibration)
-            except ValueError as exc:
-                raise BundleError("manifest.json", f"model {spec.key}: {exc}") from None
-        explanation = behaviour.explanation
-        if explanation.groups != GROUP_NAMES:
+        if any(v.explanation.groups != GROUP_NAMES for v in behaviour.variants):
             raise BundleError("manifest.json", "explanation groups differ from this code's")
+        self._variants = {v.name: _Runtime(v) for v in behaviour.variants}
+        self._plain = self._variants[PLAIN_VARIANT]
+        self._weather = self._variants.get(WEATHER_VARIANT)
+        self.has_cancellation: bool = self._plain.cancel is not None
         self._session = _session(bundle.graph, threads)
-        self._input, self._output = behaviour.graph_input, behaviour.graph_output
-        self._chain = [(m.column, scalar(m.calibration)) for m in self._delay]
-        c = self._cancellation
-        self._cancel = None if c is None else (c.column, scalar(c.calibration))
-        first = explanation.first_column
-        self._groups = slice(first, first + len(GROUP_NAMES))
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        width = outputs[0].shape[-1] if len(outputs) == 1 else None
-        if (
-            len(inputs) != 1
-            or inputs[0].name != self._input
-            or len(outputs) != 1
-            or outputs[0].name != self._output
-            or width != first + len(GROUP_NAMES)
-            or sorted(m.column for m in behaviour.models) != list(range(first))
-        ):
-            raise BundleError("model.onnx", "the graph's input and output differ from the manifest")
-        self.resolver = Resolver(self.tables, uses_weather=bool(self.weather_fields))
+        inputs = {i.name: i.shape for i in self._session.get_inputs()}
+        outputs = {o.name: o.shape for o in self._session.get_outputs()}
+        expected_in = {r.input for r in self._variants.values()}
+        expected_out = {r.output: r.width for r in self._variants.values()}
+        if set(inputs) != expected_in or {k: v[-1] for k, v in outputs.items()} != expected_out:
+            raise BundleError(
+                "model.onnx", "the graph's inputs and outputs differ from the manifest"
+            )
+        self._empty = np.empty((0, N_FEATURES), dtype=np.float32)
+        self._outputs = [r.output for r in self._variants.values()]
+        self.resolver = Resolver(self.tables, uses_weather=self._weather is not None)
         self._explainer = Explainer(self.tables)
-
-    @property
-    def has_cancellation(self) -> bool:
-        """Whether the model also answers the chance of a cancellation."""
-        return self._cancellation is not None
 
     # -- scoring rows of features ---------------------------------------------------------------
 
-    def raw_scores(self, x: np.ndarray) -> np.ndarray:
-        """The graph's output for (n, N_FEATURES) float32 features: every model's log-odds,
-        then the primary model's contributions per factor group."""
+    def _split(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Row indices per variant: rows with any weather value go to the weather variant."""
+        if self._weather is None:
+            return {PLAIN_VARIANT: np.arange(x.shape[0])}
+        weather = ~np.isnan(x[:, WEATHER_SLICE]).all(axis=1)
+        return {
+            WEATHER_VARIANT: np.flatnonzero(weather),
+            PLAIN_VARIANT: np.flatnonzero(~weather),
+        }
+
+    def raw_scores(self, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The graph's outputs for (n, N_FEATURES) float32 features, per variant: the row
+        indices it answered and its output (every model member's log-odds, then the primary
+        model's contributions per factor group)."""
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
             raise ValueError(f"features must be (n, {N_FEATURES}), got {x.shape}")
-        out: np.ndarray = self._session.run([self._output], {self._input: x})[0]
-        return out
+        rows = self._split(x)
+        feeds = {
+            runtime.input: x[rows[name]] if name in rows else self._empty
+            for name, runtime in self._variants.items()
+        }
+        outputs = self._session.run(self._outputs, feeds)
+        return {
+            name: (rows[name], out)
+            for name, out in zip(self._variants, outputs, strict=True)
+            if rows[name].size
+        }
 
     def score(self, x: np.ndarray, *, explain: bool = True) -> Scores:
         """Probabilities (and factor ranks) for an (n, N_FEATURES) float32 feature matrix."""
         n = x.shape[0]
-        if n == 0:
-            empty = np.empty((0, len(self.thresholds)))
-            none = np.empty((0, 3), dtype=np.int64) if explain else None
-            return Scores(empty, np.empty(0) if self.has_cancellation else None, none, none)
-        raw = self.raw_scores(x)
-        answers = list(map(self._probabilities, raw[:, : self._groups.start].tolist()))
-        probabilities = np.array([a[0] for a in answers])
-        cancellation = None
-        if self.has_cancellation:
-            cancellation = np.array([a[1] for a in answers], dtype=np.float64)
-        top = weights = None
-        if explain:
-            top, weights = self._explainer.rank(raw[:, self._groups], x)
+        probabilities = np.empty((n, len(self.thresholds)))
+        cancellation = np.empty(n) if self.has_cancellation else None
+        top = np.full((n, 3), -1, dtype=np.int64) if explain else None
+        weights = np.zeros((n, 3)) if explain else None
+        for name, (rows, out) in self.raw_scores(x).items():
+            runtime = self._variants[name]
+            answers = list(map(runtime.probabilities, out[:, runtime.log_odds].tolist()))
+            probabilities[rows] = [a[0] for a in answers]
+            if cancellation is not None:
+                cancellation[rows] = [a[1] for a in answers]
+            if top is not None and weights is not None:
+                top[rows], weights[rows] = self._explainer.rank(out[:, runtime.groups], x[rows])
         return Scores(probabilities, cancellation, top, weights)
-
-    def _probabilities(self, log_odds: list[float]) -> tuple[list[float], float | None]:
-        """One flight's probabilities per threshold and of a cancellation, from the graph's
-        log-odds; plain floats, the same operations for a flight alone and in a batch."""
-        chained: list[float] = []
-        for column, calibrated in self._chain:
-            p = calibrated(probability(log_odds[column]))
-            # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets
-            # a higher chance.
-            chained.append(p * chained[-1] if chained else p)
-        if self._cancel is None:
-            return chained, None
-        column, calibrated = self._cancel
-        return chained, calibrated(probability(log_odds[column]))
 
     def score_columns(self, columns: FlightColumns, *, explain: bool = False) -> Scores:
         """`score` for resolved flight columns (a training or scoring table)."""
@@ -169,11 +214,13 @@ class Model:
         origin, destination = route.origin.icao, route.destination.icao
         row = build_row(self.tables, route.airline, origin, destination, minutes, km, weather)
         x = np.array([row], dtype=np.float32)
-        raw: list[float] = self.raw_scores(x)[0].tolist()
-        probabilities, cancellation = self._probabilities(raw)
+        runtime = self._plain if weather is None or self._weather is None else self._weather
+        feeds = {r.input: x if r is runtime else self._empty for r in self._variants.values()}
+        raw: list[float] = self._session.run([runtime.output], feeds)[0][0].tolist()
+        probabilities, cancellation = runtime.probabilities(raw[runtime.log_odds])
         # The row as the model saw it (float32), as the batch path reads it.
         seen: list[float] = x[0].tolist()
-        groups, weights = self._explainer.rank_row(raw[self._groups], seen)
+        groups, weights = self._explainer.rank_row(raw[runtime.groups], seen)
         factors = self._explainer.factors([groups], [weights], [seen], [origin], [destination])
         return self._prediction(probabilities, cancellation, factors[0], notices)
 
@@ -187,23 +234,28 @@ class Model:
         out: list[Prediction | FlightError | None] = [None] * len(flights)
         for i, error in resolved.errors.items():
             out[i] = error
-        if resolved.positions:
-            columns = resolved.columns
-            x = build_features(columns, self.tables)
-            raw = self.raw_scores(x)
-            top, weights = self._explainer.rank(raw[:, self._groups], x)
+        if not resolved.positions:
+            return [a for a in out if a is not None]
+        columns = resolved.columns
+        x = build_features(columns, self.tables)
+        origin = columns.origin.tolist()
+        destination = columns.destination.tolist()
+        for name, (rows, scores) in self.raw_scores(x).items():
+            runtime = self._variants[name]
+            top, weights = self._explainer.rank(scores[:, runtime.groups], x[rows])
+            at: list[int] = rows.tolist()
             factors = self._explainer.factors(
                 top.tolist(),
                 weights.tolist(),
-                x.tolist(),
-                columns.origin.tolist(),
-                columns.destination.tolist(),
+                x[rows].tolist(),
+                [origin[i] for i in at],
+                [destination[i] for i in at],
             )
-            answers = map(self._probabilities, raw[:, : self._groups.start].tolist())
-            for i, (probabilities, cancellation), found, notices in zip(
-                resolved.positions, answers, factors, resolved.notices, strict=True
-            ):
-                out[i] = self._prediction(probabilities, cancellation, found, notices)
+            answers = map(runtime.probabilities, scores[:, runtime.log_odds].tolist())
+            for i, (probabilities, cancellation), found in zip(at, answers, factors, strict=True):
+                out[resolved.positions[i]] = self._prediction(
+                    probabilities, cancellation, found, resolved.notices[i]
+                )
         return [a for a in out if a is not None]
 
     def _prediction(
@@ -269,8 +321,9 @@ def load_model(
     """Load and verify a model bundle directory; raises BundleError naming what is wrong.
 
     `threads`: onnxruntime's threads per call (one per serving worker is usually right; more
-    speeds up large batches). `decision_threshold`: overrides the bundle's cut-off for
-    `delayed`.
+    speeds up large batches but changes the order trees are summed in, so the last digits of
+    a probability can depend on the batch). `decision_threshold`: overrides the bundle's
+    cut-off for `delayed`.
     """
     if threads < 1:
         raise ValueError("threads must be >= 1")

@@ -138,6 +138,8 @@ class Resolver:
     def route(self, airline: str, origin: str, destination: str) -> Route | tuple[Problem, ...]:
         """The resolved route of a flight's codes as sent, or its problems."""
         key = (airline, origin, destination)
+        if not all(isinstance(code, str) for code in key):
+            return self._resolve_route(airline, origin, destination)  # never a cache key
         found = self._routes.get(key)
         if found is None:
             found = self._resolve_route(airline, origin, destination)

@@ -160,6 +160,8 @@ def choose_decision_threshold(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
     i = int(np.argmax(np.where(usable, f1, -1.0)))
     # Rounded down so the chosen rows stay at or above the stored value.
     threshold = float(np.floor(cut[i] * 1e4) / 1e4)
+    if threshold <= 0.0:  # a rare label's best cut-off below 1e-4: keep it as it is
+        threshold = float(cut[i])
     return {
         "threshold": threshold,
         "precision": float(precision[i]),

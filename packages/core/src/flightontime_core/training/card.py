@@ -285,24 +285,36 @@ def _what_it_predicts(m: Manifest) -> list[str]:
         "",
         "Each longer threshold has its own model, fitted on the flights late by the previous "
         "threshold; its probability is the product down the chain, so a longer threshold's "
-        "probability never exceeds a shorter one's. Every model is a scikit-learn "
-        "HistGradientBoosting classifier; all of them, with the primary model's factor "
+        "probability never exceeds a shorter one's. Flights sent with a weather forecast are "
+        "answered by the `weather` variant, flights without one by the `plain` variant; the "
+        "two share the conditional and cancellation models. Every model is a scikit-learn "
+        "HistGradientBoosting classifier; all of them, with the primary models' factor "
         "contributions, are one ONNX graph, so one onnxruntime run answers a whole batch.",
         "",
     ]
     iterations = _section(m.training, "iterations")
+    primary_key = str(primary)
     rows = [
         [
+            variant.name,
             _minutes(spec.key) if spec.key != CANCELLATION else "cancellation",
             spec.label or "—",
             _minutes(spec.given),
+            str(len(spec.columns)),
             spec.calibration.method,
-            _f(iterations.get(spec.key)),
+            " + ".join(
+                _f(i)
+                for i in iterations.get(
+                    f"{variant.name}:{spec.key}" if spec.key == primary_key else spec.key, []
+                )
+            )
+            or "—",
         ]
-        for spec in b.models
+        for variant in b.variants
+        for spec in variant.models
     ]
     lines += _table(
-        ["model", "answers", "conditional on", "calibration", "boosting iterations"],
+        ["variant", "model", "answers", "conditional on", "members", "calibration", "trees"],
         rows,
         numeric_from=4,
     )
@@ -538,18 +550,26 @@ def _calibration(m: Manifest) -> list[str]:
         "improves the curve's shape on both halves of that window.",
         "",
     ]
-    for spec in m.behaviour.models:
-        report = _section(reports, spec.key)
-        decision = report.get("decision", spec.calibration.method)
-        reason = report.get("reason")
-        raw = report.get("ece_validation_raw")
-        lines.append(
-            f"- {_name(spec)}: **{decision}**"
-            + (f" — {reason}" if reason else "")
-            + (f" (validation ECE before calibration {_f(raw)})" if raw is not None else "")
-            + "."
-        )
+    for variant in m.behaviour.variants:
+        for spec in variant.models:
+            lines.append(
+                _calibration_line(
+                    variant.name, spec, _section(reports, f"{variant.name}:{spec.key}")
+                )
+            )
     return [*lines, ""]
+
+
+def _calibration_line(variant: str, spec: ModelSpec, report: Mapping[str, Any]) -> str:
+    decision = report.get("decision", spec.calibration.method)
+    reason = report.get("reason")
+    raw = report.get("ece_validation_raw")
+    return (
+        f"- {variant}, {_name(spec)}: **{decision}**"
+        + (f" — {reason}" if reason else "")
+        + (f" (validation ECE before calibration {_f(raw)})" if raw is not None else "")
+        + "."
+    )
 
 
 _PLOT_TEXT: Final = (

@@ -1,28 +1,33 @@
-"""Fitting the chain of models with scikit-learn's HistGradientBoostingClassifier.
+"""Fitting the models with scikit-learn's HistGradientBoostingClassifier.
 
-Delay models are a chain: the first threshold on every flown flight, each longer one on the
-flights late by the previous threshold (P(>= 30) = P(>= 15) x P(>= 30 | >= 15)), so the
-probabilities never cross and a conditional model needs few trees. The cancellation model
-learns from every scheduled flight. Early stopping watches the temporal validation window.
+Two variants answer two kinds of request. Flights sent with a forecast ("weather"): the mean
+of two models on every feature, each trained with the weather hidden on a seeded share of the
+training rows. Flights without one ("plain", the Java backend's usual case): a model of its
+own without the weather block and without `days_to_holiday`. Both variants share the chain's
+conditional models (30 minutes given 15, 60 given 30: P(>= 30) = P(>= 15) x P(>= 30 | >= 15))
+and the cancellation model. Each model reads a subset of the feature columns; the export maps
+its trees back onto the full feature matrix. Early stopping watches the temporal validation
+window. Every choice here was made on the validation window, never on the test months;
+docs/model.md has the measurements behind each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from flightontime_core.bundle import CANCELLATION
-from flightontime_core.features import WEATHER_SLICE
+from flightontime_core.features import FEATURE_INDEX, N_FEATURES, WEATHER_SLICE
 from flightontime_core.training.split import delay_label, late_by
 
 # Fixed, not "all cores": the thread count changes the order of the gradient sums, and the
 # same data and seed must give the same model on any machine.
 FIT_THREADS = 2
 
-# Small trees and early stopping: serving walks every tree of every model per flight.
+# Small trees and early stopping: serving walks every tree of a variant per flight.
 BASE_PARAMS: dict[str, Any] = {
     "learning_rate": 0.1,
     "max_iter": 1000,
@@ -39,8 +44,40 @@ BASE_PARAMS: dict[str, Any] = {
 # Conditional models learn from a few tens of thousands of late flights and start from their
 # base rate: a larger step reaches the same held-out quality with far fewer trees.
 CONDITIONAL_PARAMS: dict[str, Any] = {"learning_rate": 0.2}
-# Share of training rows whose weather is hidden, so one model answers with and without it.
+# Share of training rows whose weather is hidden, so a model answers with and without it.
 WEATHER_HIDDEN_SHARE = 0.45
+# Members averaged for flights with a forecast, and the seed offset between them.
+WEATHER_MEMBERS = 2
+MEMBER_SEED_STEP = 100
+
+ALL_FEATURES: tuple[int, ...] = tuple(range(N_FEATURES))
+WEATHER_COLUMNS: tuple[int, ...] = tuple(range(WEATHER_SLICE.start, WEATHER_SLICE.stop))
+NO_WEATHER: tuple[int, ...] = tuple(i for i in ALL_FEATURES if i not in WEATHER_COLUMNS)
+# The plain model also leaves out the days to the nearest holiday: far from a holiday it acts
+# as a season proxy that does not carry over to later months.
+PLAIN_FEATURES: tuple[int, ...] = tuple(
+    i for i in NO_WEATHER if i != FEATURE_INDEX["days_to_holiday"]
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted classifier and the feature columns it reads (indices into the full matrix)."""
+
+    model: Any
+    features: tuple[int, ...]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """P(class 1) for rows of the full feature matrix (float32 values, as served)."""
+        rows = x[:, list(self.features)].astype(np.float32).astype(np.float64)
+        return np.asarray(self.model.predict_proba(rows)[:, 1])
+
+    @property
+    def iterations(self) -> int:
+        """Boosting rounds kept (trees)."""
+        return int(self.model.n_iter_)
 
 
 @dataclass
@@ -53,41 +90,24 @@ class FitConfig:
 
 
 @dataclass
-class FittedChain:
-    """The fitted models by key ("15", "30", "60", "cancelled") and their iteration counts."""
+class FittedModels:
+    """Every fitted model by name: "weather:<T>" and "plain:<T>" for the primary threshold T,
+    then the shared "<T>" conditional models and "cancelled"; each a list of members."""
 
-    models: dict[str, Any]
-    iterations: dict[str, int]
+    models: dict[str, list[Fitted]]
 
+    def variant(self, name: str, thresholds: tuple[int, ...]) -> dict[str, list[Fitted]]:
+        """A variant's members by model key ("15", "30", "60", "cancelled")."""
+        primary = str(thresholds[0])
+        out = {primary: self.models[f"{name}:{primary}"]}
+        for key in [str(t) for t in thresholds[1:]] + [CANCELLATION]:
+            if key in self.models:
+                out[key] = self.models[key]
+        return out
 
-def _classifier(params: Mapping[str, Any], seed: int, rounds: int | None) -> Any:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    settings = {**params, "random_state": seed}
-    if rounds is not None:  # a refit with the evaluated run's size: no validation to stop on
-        settings.update(max_iter=max(rounds, 1), early_stopping=False)
-    return HistGradientBoostingClassifier(**settings)
-
-
-def _fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    validation: tuple[np.ndarray, np.ndarray] | None,
-    params: Mapping[str, Any],
-    seed: int,
-    rounds: int | None,
-) -> Any:
-    from threadpoolctl import threadpool_limits
-
-    model = _classifier(params, seed, rounds)
-    with threadpool_limits(FIT_THREADS, user_api="openmp"):
-        if validation is not None and rounds is None:
-            model.fit(
-                x, y.astype(np.int64), X_val=validation[0], y_val=validation[1].astype(np.int64)
-            )
-        else:
-            model.fit(x, y.astype(np.int64))
-    return model
+    def iterations(self) -> dict[str, list[int]]:
+        """Trees kept per model name and member."""
+        return {name: [m.iterations for m in members] for name, members in self.models.items()}
 
 
 def hide_weather(x: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -98,59 +118,144 @@ def hide_weather(x: np.ndarray, share: float, seed: int) -> np.ndarray:
     return x
 
 
-def fit_chain(
+def without_weather(x: np.ndarray) -> np.ndarray:
+    """A copy of x with no weather given."""
+    x = x.copy()
+    x[:, WEATHER_SLICE] = np.nan
+    return x
+
+
+def fit_one(
+    x: np.ndarray,
+    y: np.ndarray,
+    features: tuple[int, ...],
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    params: Mapping[str, Any],
+    seed: int,
+    rounds: int | None = None,
+) -> Fitted:
+    """One classifier on `features` of x; early stopping on `validation` unless `rounds` is
+    given (a refit with an evaluated run's size)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    settings = {**params, "random_state": seed}
+    if rounds is not None:
+        settings.update(max_iter=max(rounds, 1), early_stopping=False)
+    model = HistGradientBoostingClassifier(**settings)
+    cols = list(features)
+    fit_kwargs: dict[str, Any] = {}
+    if validation is not None and rounds is None:
+        fit_kwargs = {"X_val": validation[0][:, cols], "y_val": validation[1].astype(np.int64)}
+    with threadpool_limits(FIT_THREADS, user_api="openmp"):
+        model.fit(x[:, cols], y.astype(np.int64), **fit_kwargs)
+    return Fitted(model, features)
+
+
+def fit_models(
     x: np.ndarray,
     delay: np.ndarray,
     cancelled: np.ndarray,
     validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     thresholds: tuple[int, ...],
     config: FitConfig,
+    has_weather: bool,
     with_cancellation: bool,
-    rounds: Mapping[str, int] | None = None,
-    progress: Any = None,
-) -> FittedChain:
-    """Fit every model on training rows `x` (delay NaN where cancelled); `validation` is
-    (x, delay, cancelled) of the validation window, or None with `rounds` for a refit."""
+    rounds: Mapping[str, list[int]] | None = None,
+    progress: Progress | None = None,
+) -> FittedModels:
+    """Fit every model on training rows `x` (delay NaN where cancelled). `validation` is the
+    validation window's (x, delay, cancelled), or None with `rounds` for a refit."""
     say = progress or (lambda _stage: None)
     base = {**BASE_PARAMS, **config.params}
-    models: dict[str, Any] = {}
-    iterations: dict[str, int] = {}
+    conditional = {**base, **CONDITIONAL_PARAMS, **config.params}
     flown = ~np.isnan(delay)
-    previous: int | None = None
-    for k, threshold in enumerate(thresholds):
-        key = str(threshold)
-        say(f"model {key} min")
-        rows = flown & late_by(delay, previous)
-        held_out = None
+    primary = thresholds[0]
+    models: dict[str, list[Fitted]] = {}
+
+    def held_out(
+        x_val: np.ndarray, d_val: np.ndarray, previous: int | None, threshold: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        keep = ~np.isnan(d_val) & late_by(d_val, previous)
+        return x_val[keep], delay_label(d_val[keep], threshold)
+
+    def size(name: str, member: int = 0) -> int | None:
+        return None if rounds is None else rounds[name][member]
+
+    rows = flown
+    y = delay_label(delay[rows], primary)
+    if has_weather:
+        say(f"model {primary} min, with weather")
+        stacked = None
         if validation is not None:
             xv, dv, _ = validation
-            keep = ~np.isnan(dv) & late_by(dv, previous)
-            held_out = (xv[keep], delay_label(dv[keep], threshold))
-        params = base if previous is None else {**base, **CONDITIONAL_PARAMS, **config.params}
-        model = _fit(
-            x[rows],
-            delay_label(delay[rows], threshold),
-            held_out,
-            params,
-            config.seed + k,
-            None if rounds is None else rounds[key],
-        )
-        models[key] = model
-        iterations[key] = int(model.n_iter_)
+            stacked = held_out(
+                np.vstack([xv, without_weather(xv)]), np.concatenate([dv, dv]), None, primary
+            )
+        members = []
+        for m in range(WEATHER_MEMBERS):
+            seed = config.seed + m * MEMBER_SEED_STEP
+            masked = hide_weather(x[rows], config.weather_hidden_share, seed)
+            members.append(
+                fit_one(masked, y, ALL_FEATURES, stacked, base, seed, size(f"weather:{primary}", m))
+            )
+        models[f"weather:{primary}"] = members
+    say(f"model {primary} min, without weather")
+    plain_val = (
+        None if validation is None else held_out(validation[0], validation[1], None, primary)
+    )
+    models[f"plain:{primary}"] = [
+        fit_one(x[rows], y, PLAIN_FEATURES, plain_val, base, config.seed, size(f"plain:{primary}"))
+    ]
+
+    # The shared models: every feature with the weather hidden on a share of rows when the
+    # source has weather (they answer both variants), the non-weather columns otherwise.
+    features = ALL_FEATURES if has_weather else NO_WEATHER
+    x_shared = hide_weather(x, config.weather_hidden_share, config.seed) if has_weather else x
+    x_val_shared = d_val_shared = c_val_shared = None
+    if validation is not None:
+        xv, dv, cv = validation
+        if has_weather:
+            xv, dv, cv = (
+                np.vstack([xv, without_weather(xv)]),
+                np.concatenate([dv, dv]),
+                np.concatenate([cv, cv]),
+            )
+        x_val_shared, d_val_shared, c_val_shared = xv, dv, cv
+    previous = primary
+    for k, threshold in enumerate(thresholds[1:], start=1):
+        key = str(threshold)
+        say(f"model {key} min")
+        given = flown & late_by(delay, previous)
+        validation_k = None
+        if x_val_shared is not None and d_val_shared is not None:
+            validation_k = held_out(x_val_shared, d_val_shared, previous, threshold)
+        models[key] = [
+            fit_one(
+                x_shared[given],
+                delay_label(delay[given], threshold),
+                features,
+                validation_k,
+                conditional,
+                config.seed + k,
+                size(key),
+            )
+        ]
         previous = threshold
     if with_cancellation:
         say("model cancelled")
-        held_out = None
-        if validation is not None:
-            held_out = (validation[0], validation[2].astype(np.float64))
-        model = _fit(
-            x,
-            cancelled.astype(np.float64),
-            held_out,
-            base,
-            config.seed + len(thresholds),
-            None if rounds is None else rounds[CANCELLATION],
-        )
-        models[CANCELLATION] = model
-        iterations[CANCELLATION] = int(model.n_iter_)
-    return FittedChain(models, iterations)
+        validation_c = None
+        if x_val_shared is not None and c_val_shared is not None:
+            validation_c = (x_val_shared, c_val_shared.astype(np.float64))
+        models[CANCELLATION] = [
+            fit_one(
+                x_shared,
+                cancelled.astype(np.float64),
+                features,
+                validation_c,
+                base,
+                config.seed + len(thresholds),
+                size(CANCELLATION),
+            )
+        ]
+    return FittedModels(models)

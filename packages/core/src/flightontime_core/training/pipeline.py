@@ -24,19 +24,21 @@ from flightontime_core.bundle import (
     EVALUATION_FILE,
     GRAPH_FILE,
     MANIFEST_FILE,
+    PLAIN_VARIANT,
     TABLES_FILE,
+    WEATHER_VARIANT,
     Behaviour,
     Calibration,
     Manifest,
     ModelSpec,
     SelfTestCase,
+    Variant,
     write_bundle,
 )
 from flightontime_core.calibration import calibrate
 from flightontime_core.features import (
     FEATURE_DEFINITION,
     FEATURE_NAMES,
-    WEATHER_SLICE,
     FeatureTables,
     FlightColumns,
     build_features,
@@ -50,9 +52,12 @@ from flightontime_core.training.fit import (
     BASE_PARAMS,
     CONDITIONAL_PARAMS,
     FIT_THREADS,
+    WEATHER_MEMBERS,
     FitConfig,
-    fit_chain,
-    hide_weather,
+    Fitted,
+    FittedModels,
+    fit_models,
+    without_weather,
 )
 from flightontime_core.training.sources.table import LoadResult
 from flightontime_core.training.split import (
@@ -92,9 +97,11 @@ class TrainConfig:
         self.thresholds = thresholds
 
     def stages(self) -> int:
-        """How many progress stages a run reports (for a progress bar's total)."""
-        per_fit = 2 + len(self.thresholds) + 1
-        return per_fit + 5 + (per_fit if self.retrain_all else 0)
+        """How many progress stages a run reports at most (a source with weather and
+        cancelled flights; fewer otherwise), for a progress bar's total."""
+        per_fit = 2 + 2 + (len(self.thresholds) - 1) + 1
+        after = 4 + (1 if self.baseline else 0)
+        return per_fit + after + ((1 + per_fit) if self.retrain_all else 0)
 
 
 @dataclass
@@ -107,24 +114,10 @@ class TrainResult:
     parity: dict[str, float]  # max |scikit-learn - onnxruntime| per model on the test window
 
 
-def _stack_weather(x: np.ndarray, has_weather: bool) -> np.ndarray:
-    """The rows as given and, when the source has weather, the same rows without it."""
-    if not has_weather:
-        return x
-    blind = x.copy()
-    blind[:, WEATHER_SLICE] = np.nan
-    return np.vstack([x, blind])
-
-
-def _twice(values: np.ndarray, has_weather: bool) -> np.ndarray:
-    return np.concatenate([values, values]) if has_weather else values
-
-
 @dataclass
 class _Fit:
     tables: FeatureTables
-    models: dict[str, Any]
-    iterations: dict[str, int]
+    fitted: FittedModels
 
 
 def _fit_window(
@@ -137,7 +130,7 @@ def _fit_window(
     config: TrainConfig,
     has_weather: bool,
     with_cancellation: bool,
-    rounds: Mapping[str, int] | None,
+    rounds: Mapping[str, list[int]] | None,
     say: Progress,
 ) -> tuple[_Fit, np.ndarray]:
     """Tables and models on `rows`; returns them and the full feature matrix."""
@@ -151,34 +144,122 @@ def _fit_window(
     )
     say("features")
     x = build_features(columns, tables)
-    fit_config = FitConfig(seed=config.seed, params=config.params)
-    x_train = x[rows]
-    if has_weather:
-        x_train = hide_weather(x_train, fit_config.weather_hidden_share, config.seed)
     validation = None
     if rounds is None:
         v = split.validation
-        validation = (
-            _stack_weather(x[v], has_weather),
-            _twice(delay[v], has_weather),
-            _twice(cancelled[v], has_weather),
-        )
-    chain = fit_chain(
-        x_train,
+        validation = (x[v], delay[v], cancelled[v])
+    fitted = fit_models(
+        x[rows],
         delay[rows],
         cancelled[rows],
         validation,
         config.thresholds,
-        fit_config,
+        FitConfig(seed=config.seed, params=config.params),
+        has_weather,
         with_cancellation,
         rounds,
         say,
     )
-    return _Fit(tables, chain.models, chain.iterations), x
+    return _Fit(tables, fitted), x
 
 
-def _raw(models: Mapping[str, Any], x: np.ndarray) -> dict[str, np.ndarray]:
-    return {key: model.predict_proba(x)[:, 1] for key, model in models.items()}
+def _variants(
+    fitted: FittedModels, thresholds: tuple[int, ...], has_weather: bool
+) -> dict[str, dict[str, list[Fitted]]]:
+    names = [WEATHER_VARIANT, PLAIN_VARIANT] if has_weather else [PLAIN_VARIANT]
+    return {name: fitted.variant(name, thresholds) for name in names}
+
+
+def _served_rows(x: np.ndarray, has_weather: bool) -> dict[str, np.ndarray]:
+    """The rows each variant answers: these with their weather, and the same without."""
+    if not has_weather:
+        return {PLAIN_VARIANT: x}
+    return {WEATHER_VARIANT: x, PLAIN_VARIANT: without_weather(x)}
+
+
+def _calibrate(
+    raw: Mapping[str, Mapping[str, np.ndarray]],
+    thresholds: tuple[int, ...],
+    delay_val: np.ndarray,
+    cancelled_val: np.ndarray,
+    second_half: np.ndarray,
+) -> tuple[dict[str, dict[str, Calibration]], dict[str, Any], dict[str, float]]:
+    """Each variant's calibrations, chosen on its raw validation probabilities (`raw`, by
+    variant and model key, on the validation rows it answers); the reports; the decision
+    threshold chosen on every variant's primary answers together."""
+    calibrations: dict[str, dict[str, Calibration]] = {}
+    reports: dict[str, Any] = {}
+    primaries: list[np.ndarray] = []
+    for name, by_key in raw.items():
+        calibrations[name] = {}
+        chained = np.ones(delay_val.shape[0])
+        previous: int | None = None
+        for threshold in thresholds:
+            key = str(threshold)
+            y = delay_label(delay_val, threshold)
+            # A conditional model is calibrated on the flights it answers for.
+            keep = ~np.isnan(y) & late_by(delay_val, previous)
+            calibrations[name][key], reports[f"{name}:{key}"] = choose_calibrator(
+                by_key[key][keep], y[keep], second_half[keep]
+            )
+            chained = chained * calibrate(calibrations[name][key], by_key[key])
+            if previous is None:
+                primaries.append(chained)
+            previous = threshold
+        if CANCELLATION in by_key:
+            calibrations[name][CANCELLATION], reports[f"{name}:{CANCELLATION}"] = choose_calibrator(
+                by_key[CANCELLATION], cancelled_val.astype(np.float64), second_half
+            )
+    y_primary = delay_label(delay_val, thresholds[0])
+    stacked_y = np.concatenate([y_primary] * len(primaries))
+    keep = ~np.isnan(stacked_y)
+    decision = choose_decision_threshold(np.concatenate(primaries)[keep], stacked_y[keep])
+    return calibrations, reports, decision
+
+
+def _variant_specs(
+    layouts: Mapping[str, export.VariantLayout],
+    calibrations: Mapping[str, Mapping[str, Calibration]],
+    thresholds: Sequence[int],
+) -> tuple[Variant, ...]:
+    out = []
+    for name, layout in layouts.items():
+        specs: list[ModelSpec] = []
+        previous: int | None = None
+        for threshold in thresholds:
+            key = str(threshold)
+            label = label_definition(threshold)
+            if previous is not None:
+                label = f"{label}, among flights with {label_definition(previous)}"
+            specs.append(
+                ModelSpec(
+                    key=key,
+                    columns=layout.columns[key],
+                    given=previous,
+                    label=label,
+                    calibration=calibrations[name][key],
+                )
+            )
+            previous = threshold
+        if CANCELLATION in layout.columns:
+            specs.append(
+                ModelSpec(
+                    key=CANCELLATION,
+                    columns=layout.columns[CANCELLATION],
+                    label="flight cancelled",
+                    calibration=calibrations[name][CANCELLATION],
+                )
+            )
+        out.append(
+            Variant(
+                name=name,
+                graph_input=layout.graph_input,
+                graph_output=layout.graph_output,
+                models=tuple(specs),
+                explanation=layout.explanation,
+            )
+        )
+    return tuple(out)
 
 
 def train_bundle(
@@ -205,9 +286,8 @@ def train_bundle(
         columns = columns.without_weather()
     split = temporal_split(df["scheduled_departure"].to_numpy())
     cancelled = df["cancelled"].to_numpy(dtype=bool)
-    delay = np.where(
-        cancelled, np.nan, df["dep_delay_min"].to_numpy(dtype=np.float64, na_value=np.nan)
-    )
+    raw_delay = df["dep_delay_min"].to_numpy(dtype=np.float64, na_value=np.nan)
+    delay = np.where(cancelled, np.nan, raw_delay)
     n_cancelled = int(cancelled[split.train].sum())
     with_cancellation = n_cancelled >= MIN_CANCELLED_TO_MODEL
     if not cancelled.any():
@@ -221,70 +301,36 @@ def train_bundle(
         cancellation_reason = "trained on every scheduled flight of the training window"
     lap("prepare")
 
-    fitted, x = _fit_window(
-        columns,
-        delay,
-        cancelled,
-        split,
-        split.train,
-        split.windows["train"],
-        config,
-        has_weather,
-        with_cancellation,
-        None,
-        say,
-    )
+    trained, x = _fit_window(
+        columns, delay, cancelled, split, split.train, split.windows["train"], config,
+        has_weather, with_cancellation, None, say,
+    )  # fmt: skip
+    variants = _variants(trained.fitted, config.thresholds, has_weather)
     lap("fit")
 
-    say("calibration")
-    v = split.validation
-    x_val = _stack_weather(x[v], has_weather)
-    delay_val = _twice(delay[v], has_weather)
-    days = df["scheduled_departure"].to_numpy()[v].astype("datetime64[D]")
-    second_half = _twice(days > days.min() + (days.max() - days.min()) // 2, has_weather)
-    raw = _raw(fitted.models, x_val)
-    calibrations: dict[str, Calibration] = {}
-    reports: dict[str, Any] = {}
-    chained = np.ones(x_val.shape[0])
-    previous: int | None = None
-    for threshold in config.thresholds:
-        key = str(threshold)
-        y = delay_label(delay_val, threshold)
-        # A conditional model is calibrated on the flights it answers for.
-        keep = ~np.isnan(y) & late_by(delay_val, previous)
-        calibrations[key], reports[key] = choose_calibrator(
-            raw[key][keep], y[keep], second_half[keep]
-        )
-        chained = chained * calibrate(calibrations[key], raw[key])
-        if previous is None:
-            primary_val = chained.copy()
-        previous = threshold
-    if with_cancellation:
-        calibrations[CANCELLATION], reports[CANCELLATION] = choose_calibrator(
-            raw[CANCELLATION], _twice(cancelled[v], has_weather).astype(np.float64), second_half
-        )
-    y_primary = delay_label(delay_val, config.thresholds[0])
-    keep = ~np.isnan(y_primary)
-    decision = choose_decision_threshold(primary_val[keep], y_primary[keep])
-    lap("calibrate")
-
     say("export")
-    graph, explanation = export.export_graph(fitted.models, str(config.thresholds[0]))
-    test_x = _stack_weather(x[split.test], has_weather)
-    parity = export.check_parity(graph, fitted.models, test_x)
+    graph, layouts = export.export_graph(variants, str(config.thresholds[0]))
+    parity = export.check_parity(graph, variants, layouts, _served_rows(x[split.test], has_weather))
     lap("export")
 
-    models = _model_specs(config.thresholds, calibrations, with_cancellation)
+    say("calibration")
+    # On the graph's own answers for the validation window: what serving will calibrate.
+    v = split.validation
+    days = df["scheduled_departure"].to_numpy()[v].astype("datetime64[D]")
+    second_half = days > days.min() + (days.max() - days.min()) // 2
+    raw = export.graph_probabilities(graph, layouts, _served_rows(x[v], has_weather))
+    calibrations, reports, decision = _calibrate(
+        raw, config.thresholds, delay[v], cancelled[v], second_half
+    )
+    lap("calibrate")
+
     behaviour = Behaviour(
         feature_names=FEATURE_NAMES,
         feature_definition=FEATURE_DEFINITION,
-        graph_input=export.INPUT,
-        graph_output=export.OUTPUT,
         weather_fields=WEATHER_FIELDS if has_weather else (),
         thresholds=config.thresholds,
         decision_threshold=decision["threshold"],
-        models=models,
-        explanation=explanation,
+        variants=_variant_specs(layouts, calibrations, config.thresholds),
     )
     manifest = Manifest(
         format=BUNDLE_FORMAT,
@@ -302,7 +348,7 @@ def train_bundle(
             "cancelled_flights": "never delay rows; only the cancellation model sees them",
         },
         training=_training_section(
-            config, has_weather, split, fitted.iterations, reports, decision
+            config, has_weather, split, trained.fitted.iterations(), reports, decision
         ),
     )
 
@@ -310,7 +356,7 @@ def train_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        files = {GRAPH_FILE: graph, TABLES_FILE: fitted.tables.to_json()}
+        files = {GRAPH_FILE: graph, TABLES_FILE: trained.tables.to_json()}
         write_bundle(tmp, manifest, files)
         say("evaluation")
         test_df = df.loc[split.test]
@@ -347,23 +393,19 @@ def train_bundle(
             everything = np.ones(len(df), dtype=bool)
             window = (split.windows["train"][0], split.windows["test"][1])
             refit, _ = _fit_window(
-                columns,
-                delay,
-                cancelled,
-                split,
-                everything,
-                window,
-                config,
-                has_weather,
-                with_cancellation,
-                fitted.iterations,
-                say,
+                columns, delay, cancelled, split, everything, window, config, has_weather,
+                with_cancellation, trained.fitted.iterations(), say,
+            )  # fmt: skip
+            refit_variants = _variants(refit.fitted, config.thresholds, has_weather)
+            graph, layouts = export.export_graph(refit_variants, str(config.thresholds[0]))
+            export.check_parity(
+                graph, refit_variants, layouts, _served_rows(x[split.test], has_weather)
             )
-            graph, explanation = export.export_graph(refit.models, str(config.thresholds[0]))
-            export.check_parity(graph, refit.models, test_x)
             files = {GRAPH_FILE: graph, TABLES_FILE: refit.tables.to_json()}
             evaluated = manifest.model_version
-            manifest.behaviour = msgspec.structs.replace(behaviour, explanation=explanation)
+            manifest.behaviour = msgspec.structs.replace(
+                behaviour, variants=_variant_specs(layouts, calibrations, config.thresholds)
+            )
             manifest.training = {
                 **manifest.training,
                 "retrained_on_all_rows": True,
@@ -398,38 +440,6 @@ def train_bundle(
     lap("save")
     clock["total"] = round(time.perf_counter() - started, 3)
     return TrainResult(out, manifest, clock, parity)
-
-
-def _model_specs(
-    thresholds: Sequence[int], calibrations: Mapping[str, Calibration], with_cancellation: bool
-) -> tuple[ModelSpec, ...]:
-    specs: list[ModelSpec] = []
-    previous: int | None = None
-    for threshold in thresholds:
-        key = str(threshold)
-        label = label_definition(threshold)
-        if previous is not None:
-            label = f"{label}, among flights with {label_definition(previous)}"
-        specs.append(
-            ModelSpec(
-                key=key,
-                column=len(specs),
-                given=previous,
-                label=label,
-                calibration=calibrations[key],
-            )
-        )
-        previous = threshold
-    if with_cancellation:
-        specs.append(
-            ModelSpec(
-                key=CANCELLATION,
-                column=len(specs),
-                label="flight cancelled",
-                calibration=calibrations[CANCELLATION],
-            )
-        )
-    return tuple(specs)
 
 
 def _data_section(
@@ -475,7 +485,7 @@ def _training_section(
     config: TrainConfig,
     has_weather: bool,
     split: Split,
-    iterations: Mapping[str, int],
+    iterations: Mapping[str, list[int]],
     calibration: Mapping[str, Any],
     decision: Mapping[str, float],
 ) -> dict[str, Any]:
@@ -486,6 +496,19 @@ def _training_section(
         "params": {**BASE_PARAMS, **config.params},
         "conditional_params": {**BASE_PARAMS, **CONDITIONAL_PARAMS, **config.params},
         "weather_hidden_share": FitConfig().weather_hidden_share if has_weather else None,
+        "variants": {
+            WEATHER_VARIANT: (
+                f"flights sent with weather: the mean of {WEATHER_MEMBERS} models on every "
+                "feature, each trained with the weather hidden on a share of the rows"
+                if has_weather
+                else None
+            ),
+            PLAIN_VARIANT: (
+                "flights without weather: a model of its own without the weather block and "
+                "without days_to_holiday"
+            ),
+            "shared": "the conditional and cancellation models answer both variants",
+        },
         "window": [d.isoformat() for d in split.windows["train"]],
         "iterations": dict(iterations),
         "calibration": dict(calibration),
