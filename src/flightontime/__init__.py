@@ -1,1 +1,0 @@
-"""FlightOnTime: flight departure delay prediction."""

@@ -1,1 +1,0 @@
-"""Flight data sources, airports and airlines; everything becomes one canonical table."""

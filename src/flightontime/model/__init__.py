@@ -1,1 +1,0 @@
-"""Training, calibration, evaluation, the model bundle and fast prediction."""
