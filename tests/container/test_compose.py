@@ -274,10 +274,11 @@ def test_dev_compose_serves_the_mounted_source_and_reloads(tmp_path: Path) -> No
         mounts = {m["Destination"]: m for m in info["Mounts"]}
         assert not mounts["/opt/flightontime/src/server"]["RW"]
         assert not mounts["/opt/flightontime/models"]["RW"]
+        running_env = dict(e.split("=", 1) for e in info["Config"]["Env"])
+        assert running_env["FLIGHTONTIME_LOG_LEVEL"] == "debug", "debug logs"
+        assert running_env["PREDICTION_API_TOKEN"] == "dev-token-not-for-production"
         logs = engine("logs", name)
-        assert '"level": "debug"' in logs.stdout + logs.stderr or '"level":"debug"' in (
-            logs.stdout + logs.stderr
-        ), "debug logs"
+        assert "Will watch for changes" in logs.stdout + logs.stderr, "uvicorn's reloader runs"
 
         # Hot reload: change what /health answers in the mounted source.
         health = tmp_path / "packages/server/src/flightontime_server/routes/health.py"
