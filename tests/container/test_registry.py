@@ -158,5 +158,5 @@ def test_push_release_pull_by_digest_and_serve(registry: str, token: str) -> Non
     finally:
         if container:
             remove(container)
-        for ref in [*pulled, *tags]:
+        for ref in [*pulled, *(t for t in tags if t)]:
             engine("rmi", ref, check=False)
