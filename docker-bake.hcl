@@ -31,9 +31,10 @@ variable "CREATED" {
   default = "unknown"
 }
 
-# The repository the images are built from (org.opencontainers.image.source).
+# The repository the images are built from (org.opencontainers.image.source): CI passes its
+# URL (`make image` the git remote's, when the checkout has one).
 variable "SOURCE" {
-  default = "https://github.com/flightontime/flightontime"
+  default = "unknown"
 }
 
 # "true" when building a release from the default branch: only then does `latest` move.
