@@ -29,28 +29,39 @@ class Airport:
 
 
 @lru_cache(maxsize=1)
-def _indexes() -> tuple[dict[str, Airport], dict[str, Airport]]:
-    """Build the ICAO and IATA dictionaries once per process (~0.15 s)."""
+def _tables() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """airportsdata's rows by ICAO code, and IATA code -> ICAO code, read once per process.
+
+    An `Airport` is made for a code only when it is asked for: serving meets a few hundred
+    airports, not the tens of thousands the table holds (start-up reads the table once)."""
     import airportsdata
 
-    raw = airportsdata.load("ICAO")
-    by_icao: dict[str, Airport] = {}
-    by_iata: dict[str, Airport] = {}
+    raw: dict[str, dict[str, str]] = {
+        icao.upper(): row for icao, row in airportsdata.load("ICAO").items()
+    }
+    by_iata: dict[str, str] = {}
     for icao, row in raw.items():
-        airport = Airport(
-            icao=icao.upper(),
-            iata=(row.get("iata") or "").upper(),
-            name=row.get("name") or "",
-            country=row.get("country") or "",
-            lat=float(row["lat"]),
-            lon=float(row["lon"]),
-            tz=row.get("tz") or "",
-        )
-        by_icao[airport.icao] = airport
+        iata = (row.get("iata") or "").upper()
         # IATA codes are unique in airportsdata today; keep the first one should that change.
-        if airport.iata and airport.iata not in by_iata:
-            by_iata[airport.iata] = airport
-    return by_icao, by_iata
+        if iata and iata not in by_iata:
+            by_iata[iata] = icao
+    return raw, by_iata
+
+
+@lru_cache(maxsize=65536)
+def _airport(icao: str) -> Airport | None:
+    row = _tables()[0].get(icao)
+    if row is None:
+        return None
+    return Airport(
+        icao=icao,
+        iata=(row.get("iata") or "").upper(),
+        name=row.get("name") or "",
+        country=row.get("country") or "",
+        lat=float(row["lat"]),
+        lon=float(row["lon"]),
+        tz=row.get("tz") or "",
+    )
 
 
 def resolve_airport(code: str) -> Airport | None:
@@ -58,14 +69,22 @@ def resolve_airport(code: str) -> Airport | None:
     key = code.strip().upper()
     if not key:
         return None
-    by_icao, by_iata = _indexes()
+    by_icao, by_iata = _tables()
     # ICAO codes have four characters and IATA codes three, so the order never shadows a code.
-    return by_icao.get(key) or by_iata.get(key)
+    if key in by_icao:
+        return _airport(key)
+    icao = by_iata.get(key)
+    return None if icao is None else _airport(icao)
 
 
 def all_airports() -> dict[str, Airport]:
-    """Every known airport by ICAO code (read-only view; do not mutate)."""
-    return _indexes()[0]
+    """Every known airport by ICAO code (built on the first call: the whole table)."""
+    airports = {}
+    for icao in _tables()[0]:
+        airport = _airport(icao)
+        if airport is not None:
+            airports[icao] = airport
+    return airports
 
 
 def haversine_m(
