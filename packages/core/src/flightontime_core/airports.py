@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,14 +30,14 @@ class Airport:
 
 
 @lru_cache(maxsize=1)
-def _tables() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+def _tables() -> tuple[dict[str, Any], dict[str, str]]:
     """airportsdata's rows by ICAO code, and IATA code -> ICAO code, read once per process.
 
     An `Airport` is made for a code only when it is asked for: serving meets a few hundred
     airports, not the tens of thousands the table holds (start-up reads the table once)."""
     import airportsdata
 
-    raw: dict[str, dict[str, str]] = {
+    raw: dict[str, Any] = {
         icao.upper(): row for icao, row in airportsdata.load("ICAO").items()
     }
     by_iata: dict[str, str] = {}
