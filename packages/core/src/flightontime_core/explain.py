@@ -175,10 +175,12 @@ class Explainer:
         if name == "destination":
             return (("destination", airport_label(destination)),)
         if name == "route":
+            # A route the training window never saw carries the overall rate: say so.
             return (
                 ("destination", airport_label(destination)),
                 ("origin", airport_label(origin)),
                 ("rate", round(x[_I["route_delay_rate"]], 4)),
+                ("seen", int(self.tables.knows_route(origin, destination))),
             )
         if name == "density":
             flights = round(x[_I["origin_hour_density"]], 1)

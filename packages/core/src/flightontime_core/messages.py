@@ -157,13 +157,13 @@ def notice_text(code: str, params: tuple[tuple[str, Any], ...], language: str) -
 _WEEKDAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
     "pt": (
-        "segunda-feira",
-        "terça-feira",
-        "quarta-feira",
-        "quinta-feira",
-        "sexta-feira",
-        "sábado",
-        "domingo",
+        "na segunda-feira",
+        "na terça-feira",
+        "na quarta-feira",
+        "na quinta-feira",
+        "na sexta-feira",
+        "no sábado",
+        "no domingo",
     ),
 }
 _EFFECT = {
@@ -248,6 +248,11 @@ def _factor_en(group: str, p: Params, up: bool) -> str:
     if group == "destination":
         return f"Destination {p['destination']} {effect}"
     if group == "route":
+        if not p.get("seen", 1):
+            return (
+                f"Route {p['origin']} → {p['destination']} (not in the training data; flights "
+                f"overall late {_pct(p['rate'])} of the time) {effect}"
+            )
         return (
             f"Route {p['origin']} → {p['destination']} historically late {_pct(p['rate'])} "
             f"of the time {effect}"
@@ -264,7 +269,7 @@ def _factor_pt(group: str, p: Params, up: bool) -> str:
     if group == "time":
         return f"Partida às {p['hour']:02d}:{p['minute']:02d} {effect}"
     if group == "weekday":
-        return f"Partida em um(a) {_WEEKDAYS['pt'][p['weekday']]} {effect}"
+        return f"Partida {_WEEKDAYS['pt'][p['weekday']]} {effect}"
     if group == "holiday":
         return f"{_holiday_pt(p['days'])} {effect}"
     if group == "airline":
@@ -280,6 +285,11 @@ def _factor_pt(group: str, p: Params, up: bool) -> str:
     if group == "destination":
         return f"Destino {p['destination']} {effect}"
     if group == "route":
+        if not p.get("seen", 1):
+            return (
+                f"Rota {p['origin']} → {p['destination']} (fora dos dados de treino; "
+                f"{_pct(p['rate'])} dos voos atrasados no geral) {effect}"
+            )
         return (
             f"Rota {p['origin']} → {p['destination']}, historicamente atrasada em "
             f"{_pct(p['rate'])} dos voos, {effect}"

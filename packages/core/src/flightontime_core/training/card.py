@@ -348,8 +348,10 @@ def _inputs(m: Manifest) -> list[str]:
     share = m.training.get("weather_hidden_share")
     if b.weather_fields and share is not None:
         lines.append(
-            f"The weather of a seeded random share of the training rows ({_f(share)} of them) "
-            "was hidden, so the same models answer with and without weather."
+            f"The weather variant's models and the shared ones were trained with the weather of "
+            f"a seeded random share of their rows ({_f(share)} of them) hidden, so they answer "
+            "with a partial forecast or none; the plain variant's primary model never sees "
+            "weather."
         )
     lines += [
         "",
