@@ -1,9 +1,19 @@
 # Benchmarks that print numbers (bench/).
-.PHONY: bench-serving
+.PHONY: bench-serving bench-serving-quick wrk
 
-bench-serving: install model  ## serving benchmark on loopback: floors, /predict, batch, original way
+# Extra options of bench/serving_bench.py, e.g. BENCH_ARGS="--rounds 7 --duration 5".
+BENCH_ARGS ?=
+
+wrk:  ## the load generator of bench-serving (Debian's wrk; installed when missing)
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing wrk (load generator)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
-	$(BIN)/python bench/serving_bench.py --model $(MODEL_DIR)
+
+# The first run builds the first generation (3b564c6) once into ~/.cache/flightontime-bench:
+# its venv from its own lock and its default model (a few minutes); later runs reuse both.
+bench-serving: install wrk  ## serving benchmark on loopback: the new server against the first generation, side by side
+	$(HATCH) run bench-serving --model $(MODEL_DIR) $(BENCH_ARGS)
+
+bench-serving-quick: install wrk  ## bench-serving's short smoke run (one round of 1 s runs)
+	$(HATCH) run bench-serving --model $(MODEL_DIR) --quick $(BENCH_ARGS)
