@@ -693,9 +693,10 @@ def prepare_gen1(revision: str, cache_root: Path, keep: bool) -> Gen1:
     marker = gen1.venv / ".installed"
     venv_ok = marker.is_file() and marker.read_text().strip() == digest
     model_ok = (gen1.model / "manifest.json").is_file()
-    if venv_ok and model_ok and not keep:
+    if venv_ok and model_ok:
         gen1.notes.append(f"venv and model from the cache {gen1.cache}")
-        return gen1
+        if not keep:
+            return gen1
     gen1.cache.mkdir(parents=True, exist_ok=True)
     gen1.worktree = add_worktree(commit, "gen1")
     try:
