@@ -1,8 +1,8 @@
 """`flightontime predict` (one flight) and `flightontime score` (a file of flights).
 
-`score_rows` scores one chunk of contract-named columns (plain Python lists) and is free of
-click, files and pyarrow, so another engine (Dask partitions, a queue worker) can call it as
-the file command does.
+The chunk scorer is the core's (`flightontime_core.scoring`), shared with the Dask engine
+(`flightontime_core.cluster`, `score --engine dask`); the names below wrap it without
+importing the core at module import, so `flightontime --help` stays fast.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from flightontime_cli import output
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from flightontime_core import FlightError, Prediction, PredictionService
+    from flightontime_core import FlightError, PredictionService
+    from flightontime_core.scoring import ScoredChunk, Scorer
 
 LANGUAGES: Final = ("en", "pt")
-JOIN: Final = " | "
+ENGINES: Final = ("local", "dask")
 DEFAULT_CHUNK_SIZE: Final = 50_000
 # Bad rows named one by one on stderr before the summary takes over.
 SHOWN_BAD_ROWS: Final = 10
@@ -32,9 +33,9 @@ SHOWN_BAD_ROWS: Final = 10
 
 def input_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional numeric) input columns, named as the contract names them."""
-    from flightontime_core.contract import REQUIRED_FIELDS, WEATHER_NAMES
+    from flightontime_core.scoring import input_columns as columns
 
-    return tuple(REQUIRED_FIELDS), ("distancia_m", *WEATHER_NAMES)
+    return columns()
 
 
 def probability_column(threshold: int) -> str:
@@ -44,99 +45,21 @@ def probability_column(threshold: int) -> str:
 
 def output_columns(thresholds: Sequence[int]) -> tuple[str, ...]:
     """The columns `score` adds after the input's, in order."""
-    return (
-        "previsao",
-        "probabilidade",
-        "status",
-        "limiar_decisao",
-        *(probability_column(t) for t in thresholds),
-        "probabilidade_cancelamento",
-        "versao_modelo",
-        "fatores",
-        "avisos",
-        "erro",
-    )
+    from flightontime_core.scoring import output_columns as columns
 
-
-def _number(value: Any) -> Any:
-    # Text cells (CSV) become numbers; text that is no number is left for the core to refuse
-    # ("expected number"), so the row is reported, not silently blanked.
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            return value
-    return value
-
-
-def _problems_text(error: FlightError, language: str) -> tuple[str, list[tuple[str, str]]]:
-    from flightontime_core.contract import problems
-
-    found = problems(error, language)
-    return JOIN.join(f"{name}: {reason}" for name, reason, _ in found), [
-        (name, code) for name, _, code in found
-    ]
-
-
-@dataclass
-class ScoredChunk:
-    """The output columns of one chunk (None where a row was not scored) and its bad rows."""
-
-    columns: dict[str, list[Any]]
-    # Position in the chunk -> (contract field, reason code) of each problem.
-    bad_rows: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    return columns(thresholds)
 
 
 def score_rows(
-    service: PredictionService,
+    service: Scorer,
     rows: Mapping[str, Sequence[Any]],
     n: int,
     language: str = "en",
 ) -> ScoredChunk:
-    """Score `n` flights given as contract-named columns (missing optional ones may be absent;
-    blanks are None, NaN or ""), in one vectorised `predict_many`; every row gets an answer or
-    its `erro`, in order."""
-    from flightontime_core import Flight, FlightError, Prediction
-    from flightontime_core.contract import answer, flight_from_record
+    """The core's `score_rows`: `n` contract-named rows scored in one `predict_many`."""
+    from flightontime_core.scoring import score_rows as score_chunk
 
-    required, numbers = input_columns()
-    given = [name for name in (*required, *numbers) if name in rows]
-    values = {
-        name: [_number(v) for v in rows[name]] if name in numbers else rows[name] for name in given
-    }
-    answers: list[Prediction | FlightError | None] = []
-    usable: list[int] = []
-    flights: list[Flight] = []
-    for i in range(n):
-        flight = flight_from_record({name: values[name][i] for name in given})
-        answers.append(flight if isinstance(flight, FlightError) else None)
-        if not isinstance(flight, FlightError):
-            usable.append(i)
-            flights.append(flight)
-    for i, predicted in zip(usable, service.predict_many(flights), strict=True):
-        answers[i] = predicted
-
-    thresholds = service.thresholds
-    columns: dict[str, list[Any]] = {name: [None] * n for name in output_columns(thresholds)}
-    bad: dict[int, list[tuple[str, str]]] = {}
-    for i, a in enumerate(answers):
-        if not isinstance(a, Prediction):
-            assert isinstance(a, FlightError)  # every usable flight got its answer above
-            columns["erro"][i], bad[i] = _problems_text(a, language)
-            continue
-        body = answer(a, language)
-        for name in ("previsao", "probabilidade", "status", "limiar_decisao", "versao_modelo"):
-            columns[name][i] = body[name]
-        for t in thresholds:
-            columns[probability_column(t)][i] = body["probabilidades"][str(t)]
-        columns["probabilidade_cancelamento"][i] = body["probabilidade_cancelamento"]
-        columns["fatores"][i] = JOIN.join(body["fatores"])
-        columns["avisos"][i] = JOIN.join(body["avisos"])
-        columns["erro"][i] = ""
-    return ScoredChunk(columns, bad)
+    return score_chunk(service, rows, n, language)
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -248,15 +171,9 @@ def predict(
 
 
 def _arrow_types(thresholds: Sequence[int]) -> dict[str, pa.DataType]:
-    import pyarrow as pa
+    from flightontime_core.scoring import arrow_types
 
-    numbers = ["probabilidade", "limiar_decisao", *map(probability_column, thresholds)]
-    types: dict[str, pa.DataType] = dict.fromkeys(numbers, pa.float64())
-    types["probabilidade_cancelamento"] = pa.float64()
-    types["previsao"] = pa.int8()
-    for name in ("status", "versao_modelo", "fatores", "avisos", "erro"):
-        types[name] = pa.string()
-    return {name: types[name] for name in output_columns(thresholds)}
+    return arrow_types(thresholds)
 
 
 @dataclass

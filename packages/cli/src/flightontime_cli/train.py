@@ -85,10 +85,18 @@ def print_summary(load: LoadResult, result: TrainResult) -> None:
                 markup=False,
             )
     reports = _section(m.training, "calibration")
-    decisions = ", ".join(
-        f"{_label(spec.key)}: "
-        f"{_section(reports, spec.key).get('decision', spec.calibration.method)}"
-        for spec in m.behaviour.models
+
+    # Each variant calibrates its own models (the reports are keyed "variant:model").
+    def chosen(variant: str, key: str, method: str) -> str:
+        return str(_section(reports, f"{variant}:{key}").get("decision", method))
+
+    decisions = "; ".join(
+        ", ".join(
+            f"{_label(spec.key)}: {chosen(variant.name, spec.key, spec.calibration.method)}"
+            for spec in variant.models
+        )
+        + f" [{variant.name}]"
+        for variant in m.behaviour.variants
     )
     console.print(f"Calibration: {decisions}", markup=False)
     cancellation = _section(metrics, "cancellation")
