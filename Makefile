@@ -56,7 +56,7 @@ LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --ge
   --no-emit-package flightontime-cli
 
 lock: | $(HATCH)  ## re-resolve requirements/*.lock from the members and requirements/*.in
-	for name in core serve train; do \
+	for name in core serve serve-signing train; do \
 	  $(UV) pip compile requirements/$$name.in $(LOCK_FLAGS) -o requirements/$$name.lock || exit 1; \
 	done
 	$(UV) pip compile requirements/dev.in --group pyproject.toml:dev $(LOCK_FLAGS) -o requirements/dev.lock

@@ -60,9 +60,15 @@ class PredictionService:
         *,
         threads: int = 1,
         decision_threshold: float | None = None,
+        public_key: str | Path | None = None,
     ) -> PredictionService:
         """Load and verify the bundle, then run its self-test; raises BundleError
-        (SelfTestError) when any of it fails."""
+        (SelfTestError) when any of it fails. With `public_key` (an EC public key, PEM) the
+        bundle's model-signing signature is checked first (signing.SignatureError)."""
+        if public_key is not None:
+            from flightontime_core.signing import verify_signature
+
+            verify_signature(path, public_key)
         model = load_model(path, threads=threads, decision_threshold=decision_threshold)
         problems = model.self_test()
         if problems:
