@@ -14,6 +14,7 @@ def file_status(directory: Path) -> list[tuple[str, str]]:
     BundleError when the manifest itself cannot be read."""
     from flightontime_core import BundleError
     from flightontime_core.bundle import MANIFEST_FILE, read_manifest, read_verified
+    from flightontime_core.signing import SIGNATURE_FILE
 
     manifest = read_manifest(directory)
     rows = [(MANIFEST_FILE, "ok")]
@@ -26,16 +27,28 @@ def file_status(directory: Path) -> list[tuple[str, str]]:
             rows.append((name, "ok"))
     listed = {MANIFEST_FILE, *manifest.files}
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.name not in listed:
+        if path.is_file() and path.name == SIGNATURE_FILE:
+            rows.append((path.name, "signature (model-signing)"))
+        elif path.is_file() and path.name not in listed:
             rows.append((path.name, "not in the manifest (not part of the bundle)"))
     return rows
 
 
 @click.command()
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
-def verify(directory: Path) -> None:
-    """Verify a model bundle: file hashes, format, load and self-test (exit 1 when not ok)."""
+@click.option(
+    "--public-key",
+    "public_key",
+    metavar="PEM",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="EC public key (PEM): the bundle's model-signing signature (DIR/model.sig) must verify "
+    "with it; needs flightontime-core[signing].",
+)
+def verify(directory: Path, public_key: Path | None) -> None:
+    """Verify a model bundle: signature (with --public-key), file hashes, format, load and
+    self-test (exit 1 when not ok)."""
     from flightontime_core import BundleError, PredictionService
+    from flightontime_core.signing import SIGNATURE_FILE
 
     console = output.stdout()
     if not directory.is_dir():
@@ -46,9 +59,15 @@ def verify(directory: Path) -> None:
         output.fail(f"{directory}: {exc}")
     console.print(output.table(f"Bundle {directory}", ["file", "status"], files, numeric_from=2))
     try:
-        service = PredictionService.load(directory, threads=output.settings().threads)
+        service = PredictionService.load(
+            directory, threads=output.settings().threads, public_key=public_key
+        )
     except BundleError as exc:
         output.fail(f"{directory}: {exc}")
+    if public_key is not None:
+        console.print(f"signature: ok (model-signing, every file signed by {public_key.name})")
+    elif (directory / SIGNATURE_FILE).is_file():
+        console.print(f"signature: not checked (--public-key PEM checks {SIGNATURE_FILE})")
     manifest = service.model.manifest
     minutes = ", ".join(f"{t} min" for t in service.thresholds)
     console.print(f"version {service.version} (package {manifest.package_version or '?'})")

@@ -70,11 +70,14 @@ async def load_when_present(state: ServingState, settings: Settings) -> None:
             path,
             threads=settings.threads,
             decision_threshold=settings.decision_threshold,
+            public_key=settings.model_public_key,
         )
     except (BundleError, ValueError, OSError) as exc:
         state.failed = True
         logger.error("model bundle at %s rejected, service will not become ready: %s", path, exc)
         return
+    if settings.model_public_key:
+        logger.info("model signature verified with %s", settings.model_public_key)
     became_ready(state, service)
 
 

@@ -55,6 +55,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Prometheus multiprocess files (a temporary directory when several workers and none set).
     metrics_dir: str | None = None
     insecure_no_auth: bool = False
+    # An EC public key (PEM file): the bundle must carry a model-signing signature (model.sig)
+    # made with its private key, else it is refused (flightontime_core.signing). Needs the
+    # core's `signing` extra (the serving image built with SIGNING=1).
+    model_public_key: str | None = None
     # onnxruntime threads per worker.
     threads: Annotated[int, Meta(ge=1, le=64)] = 1
     api_token: str | None = None
