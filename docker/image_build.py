@@ -216,12 +216,15 @@ def slim(site: Path, serving: bool) -> None:
         imported = {m.split(".")[0] for m in seen["modules"]}
         assert not imported & set(UNUSED_DISTRIBUTIONS), imported & set(UNUSED_DISTRIBUTIONS)
         saved = 0
-        for name in UNUSED_DISTRIBUTIONS:
+        unused = UNUSED_DISTRIBUTIONS
+        if (site / "model_signing").is_dir():
+            # The signing extra (SIGNING=1): in-toto-attestation reads its statements with
+            # protobuf when a signature is checked.
+            unused = tuple(n for n in unused if n != "protobuf")
+        for name in unused:
             for path in _distribution_files(site, name):
                 saved += _remove(path)
-        say(
-            f"  {', '.join(UNUSED_DISTRIBUTIONS)} (never imported by serving): -{saved / MB:.1f} MB"
-        )
+        say(f"  {', '.join(unused)} (never imported by serving): -{saved / MB:.1f} MB")
         saved = 0
         for pattern in UNUSED_PATHS:
             matches = sorted(site.glob(pattern))

@@ -26,10 +26,17 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends binutils \
  && rm -rf /var/lib/apt/lists/*
 # The serving dependencies, every file checked against its hash; the venv has no pip.
-COPY requirements/serve.lock /build/requirements/serve.lock
-RUN python -m venv --without-pip /opt/venv \
+# SIGNING=1 installs the core's `signing` extra as well (requirements/serve-signing.lock:
+# model-signing, to check a bundle's signature at load when FLIGHTONTIME_MODEL_PUBLIC_KEY is
+# set; docs/release.md, "Model signatures"). Off by default: it adds sigstore, cryptography and
+# pydantic to an image that never needs them without a key.
+ARG SIGNING=0
+COPY requirements/serve.lock requirements/serve-signing.lock /build/requirements/
+RUN case "$SIGNING" in 0) lock=serve.lock ;; 1) lock=serve-signing.lock ;; \
+      *) echo "SIGNING must be 0 or 1, not '$SIGNING'" >&2; exit 1 ;; esac \
+ && python -m venv --without-pip /opt/venv \
  && pip --python /opt/venv/bin/python install --no-compile --require-hashes \
-        -r /build/requirements/serve.lock
+        -r "/build/requirements/$lock"
 # Drop what serving never loads (docker/image_build.py says what and how each is proven).
 COPY docker/image_build.py /build/image_build.py
 RUN python /build/image_build.py slim /opt/venv/lib/python3.11/site-packages --serving
@@ -102,6 +109,14 @@ RUN python /build/image_build.py smoke /tmp/serving-modules.txt
 # hadolint ignore=DL3002,DL3066
 USER root
 RUN python /build/image_build.py precompile /tmp/serving-modules.txt
+# The signature check (SIGNING=1) runs only when a key is configured, so the smoke test above
+# never imports it: its whole dependency tree is byte-compiled here instead.
+ARG SIGNING=0
+RUN if [ "$SIGNING" = 1 ]; then \
+      python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+          /opt/venv/lib/python3.11/site-packages \
+      && python -c 'import model_signing.verifying'; \
+    fi
 
 # ---------------------------------------------------------------------------------------------
 FROM runtime-base AS runtime
