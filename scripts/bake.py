@@ -4,6 +4,7 @@
   python scripts/bake.py --print release             the resolved definition, as `bake --print`
   python scripts/bake.py --dry-run release           the podman commands, nothing run
   python scripts/bake.py release --insecure-registry push to a plain-HTTP registry (loopback)
+  python scripts/bake.py release --load              build with the release tags, push nothing
 
 It reads the bake file with python-hcl2's parser and evaluates it as bake does: variables take
 their default unless an environment variable of the same name is set; `function` blocks, the
@@ -602,8 +603,10 @@ def plan(
     no_cache: bool = False,
     push: bool = False,
     insecure_registry: bool = False,
+    load: bool = False,
 ) -> list[Build]:
-    """The podman command lines that build `names` (groups or targets) as bake would."""
+    """The podman command lines that build `names` (groups or targets) as bake would; `load`
+    is bake's --load (every output replaced by type=docker: local images, nothing pushed)."""
     builds = []
     for name in bake.resolve(names):
         t = bake.target(name)
@@ -661,7 +664,7 @@ def plan(
             if t.get(key):
                 reports.append(f"{key} ignored: podman uses its local layer cache")
         argv.append(str(context))
-        outputs = list(t.get("output") or [])
+        outputs = ["type=docker"] if load else list(t.get("output") or [])
         to_registry = push or any(_output_type(o) == "registry" for o in outputs)
         for out in outputs:
             if _output_type(out) not in ("registry", "docker", "image"):
@@ -698,11 +701,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--push", action="store_true", help="push every tag (output=registry)")
     parser.add_argument(
+        "--load", action="store_true", help="local images only (output=type=docker), no push"
+    )
+    parser.add_argument(
         "--insecure-registry", action="store_true", help="push over plain HTTP (a loopback one)"
     )
     parser.add_argument("--metadata-file", type=Path, help="write each target's pushed digest")
     parser.add_argument("--engine", default=os.environ.get("CONTAINER_ENGINE", "podman"))
     args = parser.parse_args(argv)
+    if args.load and args.push:
+        parser.error("--load and --push exclude each other")
     try:
         bake = BakeFile.load(args.file)
         if args.print:
@@ -715,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
             no_cache=args.no_cache,
             push=args.push,
             insecure_registry=args.insecure_registry,
+            load=args.load,
         )
         cwd = args.file.resolve().parent  # bake resolves contexts from where it runs
         metadata: dict[str, dict[str, str]] = {}

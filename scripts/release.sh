@@ -3,26 +3,38 @@
 #
 #   scripts/release.sh X.Y.Z          or   make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=...]
 #
-# 1. checks: X.Y.Z is a semantic version, equals [project].version in pyproject.toml (the one
-#    version source), CHANGELOG.md has a dated "## [X.Y.Z] - YYYY-MM-DD" section, the git tree is
-#    clean (no modified, staged or untracked files) and the tag vX.Y.Z is new (or already on HEAD);
-# 2. builds the image with podman or docker (whichever works here), tagged X.Y.Z, X.Y, X and
-#    latest (a pre-release X.Y.Z-rc.N gets only its own tag; X.Y, X and latest never move back to
-#    an older release), with the git commit and version as OCI labels;
+# 1. checks: X.Y.Z is a version X.Y.Z, equals __version__ in
+#    packages/core/src/flightontime_core/__about__.py (the one version source: hatch gives it to
+#    the three packages, docker-bake.hcl's VERSION defaults to it), CHANGELOG.md has a dated
+#    "## [X.Y.Z] - YYYY-MM-DD" section, the git tree is clean (no modified, staged or untracked
+#    files) and the tag vX.Y.Z is new (or already on HEAD);
+# 2. builds docker-bake.hcl's `release` group with podman through scripts/bake.py (--load: the
+#    platforms podman can build here, local images only), with the bake variables VERSION,
+#    REGISTRY, REVISION (HEAD), CREATED, SOURCE and IS_DEFAULT_BRANCH: the bake file decides the
+#    tags (X.Y.Z, X.Y, X, sha-<short>, and latest when IS_DEFAULT_BRANCH=true);
 # 3. creates the annotated git tag vX.Y.Z (after the build, so a failed build leaves no tag);
-# 4. pushes the image tags only with PUSH=1 (and a REGISTRY). The git tag is never pushed here:
-#    `git push origin vX.Y.Z` starts the release workflow (.github/workflows/release.yml).
+# 4. pushes every tag only with PUSH=1 (and a REGISTRY), again through scripts/bake.py (a cache
+#    hit). The git tag is never pushed here: `git push origin vX.Y.Z` starts the release
+#    workflow (.github/workflows/release.yml), which builds both platforms with buildx, pushes,
+#    signs and attaches the wheels and the model signature.
 #
 # Settings (environment):
 #   PUSH=0|1                 push the image tags to REGISTRY
-#   REGISTRY=host[:port]/ns  registry prefix of the image names (empty: local names only)
-#   IMAGE_NAME=flightontime  repository name under REGISTRY
-#   RELEASE_ENGINE=podman|docker|PATH   container engine (default: podman, then docker, if it works)
-#   IMAGE_SOURCE=URL         org.opencontainers.image.source label (the repository's address)
+#   REGISTRY=host[:port]/ns  the bake file's REGISTRY (empty: local names only)
+#   REGISTRY_INSECURE=0|1    push over plain HTTP (a registry on loopback)
+#   IS_DEFAULT_BRANCH=true|false   override: does `latest` move? (default: true when HEAD is on
+#                            the default branch and no newer X.Y.Z tag exists, so `latest`
+#                            never moves back to an older release)
+#   DEFAULT_BRANCH=main      the default branch (default: origin/HEAD's, else main)
+#   CONTAINER_ENGINE=podman  the engine scripts/bake.py runs (podman, or a stub in tests)
+#   BAKE_PYTHON=.venv/bin/python   the Python that runs scripts/bake.py (needs python-hcl2)
+#   SOURCE=URL               org.opencontainers.image.source (default: the remote origin's URL)
 #   DRY_RUN=1                run the checks, print the build/tag/push commands, change nothing
-#   PRINT_TAGS=1             run the checks, print the image references (one a line) and stop;
-#                            the release workflow takes its tags from here (one rule for both)
-#   CHANGELOG=CHANGELOG.md   PYPROJECT=pyproject.toml
+#   CHECK_ONLY=1             run the checks only and print version=... and is_default_branch=...
+#                            (the release workflow's version gate: it writes them to
+#                            $GITHUB_OUTPUT and passes them to bake)
+#   PRINT_TAGS=1             run the checks, print the image references (one a line) and stop
+#   CHANGELOG=CHANGELOG.md   ABOUT=packages/core/src/flightontime_core/__about__.py
 set -Eeuo pipefail
 
 die() { printf 'release: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -32,11 +44,12 @@ VERSION=${1:-}
 PUSH=${PUSH:-0}
 REGISTRY=${REGISTRY:-}
 REGISTRY=${REGISTRY%/}
-IMAGE_NAME=${IMAGE_NAME:-flightontime}
+REGISTRY_INSECURE=${REGISTRY_INSECURE:-0}
 DRY_RUN=${DRY_RUN:-0}
+CHECK_ONLY=${CHECK_ONLY:-0}
 PRINT_TAGS=${PRINT_TAGS:-0}
 CHANGELOG=${CHANGELOG:-CHANGELOG.md}
-PYPROJECT=${PYPROJECT:-pyproject.toml}
+ABOUT=${ABOUT:-packages/core/src/flightontime_core/__about__.py}
 
 [[ -n $VERSION ]] || die "usage: $0 X.Y.Z   (make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=...])"
 [[ $PUSH == 0 || $PUSH == 1 ]] || die "PUSH must be 0 or 1, not '$PUSH'"
@@ -44,21 +57,17 @@ PYPROJECT=${PYPROJECT:-pyproject.toml}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # --- 1. checks ---------------------------------------------------------------------------------
-# Semantic version; no build metadata ('+' is not allowed in an image tag).
-SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
-[[ $VERSION =~ $SEMVER ]] || die "'$VERSION' is not a version X.Y.Z (or X.Y.Z-rc.N)"
-MAJOR=${BASH_REMATCH[1]} MINOR=${BASH_REMATCH[2]}
-PRERELEASE=${BASH_REMATCH[4]}
+# X.Y.Z only: the bake file's release tags move X.Y and X with every release, so a pre-release
+# (X.Y.Z-rc.N) would take them; build metadata ('+') is not allowed in an image tag.
+SEMVER='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$'
+[[ $VERSION =~ $SEMVER ]] ||
+  die "'$VERSION' is not a version X.Y.Z (pre-releases are not released: the bake file's X.Y and X tags would move to them)"
 
-[[ -f $PYPROJECT ]] || die "$PYPROJECT not found"
-PROJECT_VERSION=$(python3 - "$PYPROJECT" <<'EOF'
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    print(tomllib.load(f)["project"]["version"])
-EOF
-) || die "cannot read [project].version from $PYPROJECT"
-[[ $PROJECT_VERSION == "$VERSION" ]] ||
-  die "VERSION=$VERSION but $PYPROJECT says version = \"$PROJECT_VERSION\" (the one version source): bump it there first"
+[[ -f $ABOUT ]] || die "$ABOUT not found"
+PACKAGE_VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ABOUT")
+[[ -n $PACKAGE_VERSION ]] || die "no __version__ = \"...\" line in $ABOUT"
+[[ $PACKAGE_VERSION == "$VERSION" ]] ||
+  die "VERSION=$VERSION but $ABOUT says __version__ = \"$PACKAGE_VERSION\" (the packages' one version): bump it there first"
 
 [[ -f $CHANGELOG ]] || die "$CHANGELOG not found"
 ESCAPED=${VERSION//./\\.}
@@ -78,71 +87,85 @@ if git rev-parse -q --verify "refs/tags/$TAG" >/dev/null; then
   [[ $(git rev-parse "$TAG^{commit}") == "$COMMIT" ]] ||
     die "tag $TAG already exists on another commit ($(git rev-parse --short "$TAG^{commit}")); a released version is never re-tagged"
   TAG_EXISTS=1
-  [[ $PRINT_TAGS == 1 ]] || log "tag $TAG already points at HEAD: building again"
+  [[ $CHECK_ONLY == 1 || $PRINT_TAGS == 1 ]] || log "tag $TAG already points at HEAD: building again"
 fi
 
 if [[ $PUSH == 1 && -z $REGISTRY ]]; then
   die "PUSH=1 needs REGISTRY=host/namespace (images are never pushed to a default registry)"
 fi
 
-# --- image tags --------------------------------------------------------------------------------
-# The moving tags X.Y, X and latest go to this release only when no newer stable release exists
-# (a patch of an old line must not move `latest` back).
-newest_stable() {  # PATTERN (extended regex on the version without 'v'): newest matching tag
-  { git tag --list 'v*' | sed 's/^v//' | grep -E "^$1\$" || true; printf '%s\n' "$VERSION"; } |
-    sort -V | tail -n1
+# --- does `latest` move? -------------------------------------------------------------------------
+# Only for a release from the default branch, and never back: not when a newer X.Y.Z is tagged.
+default_branch() {
+  if [[ -n ${DEFAULT_BRANCH:-} ]]; then echo "$DEFAULT_BRANCH"; return; fi
+  local head
+  head=$(git symbolic-ref -q --short refs/remotes/origin/HEAD 2>/dev/null || true)
+  echo "${head#origin/}" | grep . || echo main
 }
-REPO=${REGISTRY:+$REGISTRY/}$IMAGE_NAME
-TAGS=("$VERSION")
-if [[ -z $PRERELEASE ]]; then
-  NUM='(0|[1-9][0-9]*)'
-  [[ $(newest_stable "$MAJOR\.$MINOR\.$NUM") == "$VERSION" ]] && TAGS+=("$MAJOR.$MINOR")
-  [[ $(newest_stable "$MAJOR\.$NUM\.$NUM") == "$VERSION" ]] && TAGS+=("$MAJOR")
-  [[ $(newest_stable "$NUM\.$NUM\.$NUM") == "$VERSION" ]] && TAGS+=("latest")
+on_default_branch() {
+  local branch ref
+  branch=$(default_branch)
+  for ref in "refs/remotes/origin/$branch" "refs/heads/$branch"; do
+    if git rev-parse -q --verify "$ref" >/dev/null; then
+      git merge-base --is-ancestor "$COMMIT" "$ref" && return 0
+    fi
+  done
+  return 1
+}
+newest_release() {
+  { git tag --list 'v*' | sed 's/^v//' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+$' || true
+    printf '%s\n' "$VERSION"; } | sort -V | tail -n1
+}
+if [[ -z ${IS_DEFAULT_BRANCH:-} ]]; then
+  IS_DEFAULT_BRANCH=false
+  if on_default_branch && [[ $(newest_release) == "$VERSION" ]]; then IS_DEFAULT_BRANCH=true; fi
 fi
-REFS=()
-for t in "${TAGS[@]}"; do REFS+=("$REPO:$t"); done
-if [[ $PRINT_TAGS == 1 ]]; then
-  printf '%s\n' "${REFS[@]}"
+[[ $IS_DEFAULT_BRANCH == true || $IS_DEFAULT_BRANCH == false ]] ||
+  die "IS_DEFAULT_BRANCH must be true or false, not '$IS_DEFAULT_BRANCH'"
+
+if [[ $CHECK_ONLY == 1 ]]; then
+  printf 'version=%s\nis_default_branch=%s\n' "$VERSION" "$IS_DEFAULT_BRANCH"
   exit 0
 fi
 
-# --- engine ------------------------------------------------------------------------------------
+# --- the bake file's variables -----------------------------------------------------------------
+BAKE_PYTHON=${BAKE_PYTHON:-}
+if [[ -z $BAKE_PYTHON ]]; then
+  if [[ -x .venv/bin/python ]]; then BAKE_PYTHON=.venv/bin/python; else BAKE_PYTHON=python3; fi
+fi
+export VERSION REGISTRY IS_DEFAULT_BRANCH
+export REVISION=$COMMIT
+export CREATED=${CREATED:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+if [[ -z ${SOURCE:-} ]]; then
+  SOURCE=$(git config --get remote.origin.url 2>/dev/null || true)
+  [[ -n $SOURCE ]] || unset SOURCE
+fi
+[[ -z ${SOURCE:-} ]] || export SOURCE
+export CONTAINER_ENGINE=${CONTAINER_ENGINE:-podman}
+BAKE=("$BAKE_PYTHON" scripts/bake.py)
+
+REFS=$("${BAKE[@]}" --print release | "$BAKE_PYTHON" -c '
+import json, sys
+for target in json.load(sys.stdin)["target"].values():
+    print("\n".join(target["tags"]))') || die "scripts/bake.py --print release failed"
+if [[ $PRINT_TAGS == 1 ]]; then
+  printf '%s\n' "$REFS"
+  exit 0
+fi
+
 run() {  # the command, or only its echo with DRY_RUN=1
   printf '+ %s\n' "$*" >&2
   [[ $DRY_RUN == 1 ]] || "$@"
 }
-ENGINE=${RELEASE_ENGINE:-}
-if [[ -z $ENGINE ]]; then
-  for candidate in podman docker; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" info >/dev/null 2>&1; then
-      ENGINE=$candidate
-      break
-    fi
-  done
-  [[ -n $ENGINE || $DRY_RUN == 1 ]] ||
-    die "no working container engine: podman (scripts/setup-container-engine.sh) or docker with a running daemon"
-  ENGINE=${ENGINE:-podman}
-fi
-BUILD_ARGS=()
-# podman writes OCI images by default, which drop HEALTHCHECK; Docker format keeps it.
-[[ $(basename "$ENGINE") == podman ]] && BUILD_ARGS+=(--format docker)
 
 # --- 2. build ----------------------------------------------------------------------------------
-CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-log "release $VERSION from commit $COMMIT with $ENGINE"
-log "image tags: ${REFS[*]}"
-run "$ENGINE" build "${BUILD_ARGS[@]}" \
-  --label "org.opencontainers.image.version=$VERSION" \
-  --label "org.opencontainers.image.revision=$COMMIT" \
-  --label "org.opencontainers.image.created=$CREATED" \
-  --label "org.opencontainers.image.title=$IMAGE_NAME" \
-  --build-arg "VERSION=$VERSION" --build-arg "REVISION=$COMMIT" --build-arg "CREATED=$CREATED" \
-  ${IMAGE_SOURCE:+--build-arg "SOURCE=$IMAGE_SOURCE"} \
-  -t "${REFS[0]}" .
-for ref in "${REFS[@]:1}"; do
-  run "$ENGINE" tag "${REFS[0]}" "$ref"
-done
+log "release $VERSION from commit $COMMIT with $CONTAINER_ENGINE (latest moves: $IS_DEFAULT_BRANCH)"
+log "image tags: $(echo "$REFS" | tr '\n' ' ')"
+if [[ $DRY_RUN == 1 ]]; then
+  "${BAKE[@]}" --dry-run --load release | sed 's/^/+ /' >&2
+else
+  run "${BAKE[@]}" --load release
+fi
 
 # --- 3. git tag --------------------------------------------------------------------------------
 if [[ $TAG_EXISTS == 0 ]]; then
@@ -151,15 +174,25 @@ fi
 
 # --- 4. push -----------------------------------------------------------------------------------
 if [[ $PUSH == 1 ]]; then
-  # An image built FROM this machine's CI stand-in base carries its label: never push those.
-  if [[ $DRY_RUN != 1 ]] &&
-    [[ -n $("$ENGINE" image inspect --format '{{index .Config.Labels "ci.stand-in.recipe"}}' "${REFS[0]}" 2>/dev/null | grep -v '<no value>' || true) ]]; then
-    die "${REFS[0]} is built on the CI stand-in base image (label ci.stand-in.recipe): it is for this machine only and is never pushed"
+  # An image built FROM the offline CI machine's stand-in base carries its label (its apt
+  # sources and CAs are inside): it goes to a registry on loopback only, for tests.
+  registry_host=${REGISTRY%%/*}
+  if [[ $DRY_RUN != 1 && ! $registry_host =~ ^(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?$ ]]; then
+    while read -r ref; do
+      label=$("$CONTAINER_ENGINE" image inspect --format '{{index .Config.Labels "ci.stand-in.recipe"}}' "$ref" 2>/dev/null || true)
+      if [[ -n $label && $label != "<no value>" ]]; then
+        die "$ref is built on the CI stand-in base image (label ci.stand-in.recipe): it is for this machine only and is never pushed to $registry_host"
+      fi
+    done <<<"$REFS"
   fi
-  for ref in "${REFS[@]}"; do
-    run "$ENGINE" push "$ref"
-  done
-  log "pushed: ${REFS[*]}"
+  PUSH_ARGS=(release)
+  [[ $REGISTRY_INSECURE == 1 ]] && PUSH_ARGS+=(--insecure-registry)
+  if [[ $DRY_RUN == 1 ]]; then
+    "${BAKE[@]}" --dry-run "${PUSH_ARGS[@]}" | grep -E "^$CONTAINER_ENGINE push" | sed 's/^/+ /' >&2
+  else
+    run "${BAKE[@]}" "${PUSH_ARGS[@]}"
+  fi
+  log "pushed: $(echo "$REFS" | tr '\n' ' ')"
 else
   log "not pushed (PUSH=1 REGISTRY=... to push)"
 fi

@@ -1,20 +1,38 @@
-"""scripts/release.sh in a throw-away git repository, with a stub container engine."""
+"""scripts/release.sh in a throw-away git repository: the project's docker-bake.hcl and
+scripts/bake.py with a stub container engine (every command it would run, logged), and once
+for real (marked `container`: podman and Debian's docker-registry on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
-import tomllib
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from container.test_registry import registry  # noqa: F401 (the loopback registry fixture)
+
 from .conftest import ROOT
+
+ABOUT = "packages/core/src/flightontime_core/__about__.py"
+# The bake variables make exports (mk/container.mk) must not leak into the script under test.
+LEAKY = ("VERSION", "REVISION", "CREATED", "SOURCE", "REGISTRY", "IS_DEFAULT_BRANCH", "PUSH")
 
 STUB = """#!/bin/sh
 echo "$*" >> "{log}"
-if [ "$1" = image ] && [ "$2" = inspect ]; then echo "{label}"; fi
+case "$1" in
+  image) [ "$2" = inspect ] && echo "{label}" ;;
+  push)
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --digestfile ]; then echo "sha256:{digest}" > "$2"; fi
+      shift
+    done ;;
+esac
 exit 0
 """
 
@@ -23,20 +41,31 @@ class Repo:
     def __init__(self, path: Path, version: str = "1.2.3") -> None:
         self.path = path
         (path / "scripts").mkdir(parents=True)
-        shutil.copy(ROOT / "scripts" / "release.sh", path / "scripts" / "release.sh")
-        (path / "pyproject.toml").write_text(
-            f'[project]\nname = "flightontime"\nversion = "{version}"\n', encoding="utf-8"
-        )
+        for name in ("release.sh", "bake.py"):
+            shutil.copy(ROOT / "scripts" / name, path / "scripts" / name)
+        shutil.copy(ROOT / "docker-bake.hcl", path / "docker-bake.hcl")
+        (path / "docker").mkdir()
+        for name in ("server", "cli"):
+            (path / "docker" / f"{name}.Dockerfile").write_text(
+                "FROM python:3.11-slim AS runtime\nARG VERSION\nLABEL stub=yes\n", encoding="utf-8"
+            )
+        self.set_version(version)
         self.write_changelog(version)
-        (path / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
         self.log = path.parent / "engine.log"
         self.engine = path.parent / "podman"
         self.set_stand_in_label("<no value>")
         self.git("init", "-q", "-b", "main")
         self.commit("initial")
 
+    def set_version(self, version: str) -> None:
+        about = self.path / ABOUT
+        about.parent.mkdir(parents=True, exist_ok=True)
+        about.write_text(f'"""One version."""\n\n__version__ = "{version}"\n', encoding="utf-8")
+
     def set_stand_in_label(self, label: str) -> None:
-        self.engine.write_text(STUB.format(log=self.log, label=label), encoding="utf-8")
+        self.engine.write_text(
+            STUB.format(log=self.log, label=label, digest="ab" * 32), encoding="utf-8"
+        )
         self.engine.chmod(0o755)
 
     def write_changelog(self, *versions: str) -> None:
@@ -61,32 +90,50 @@ class Repo:
         self.git("add", "-A")
         self.git("commit", "-q", "-m", message)
 
-    def release(self, version: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+    def release(
+        self, version: str, *, engine: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         self.log.write_text("", encoding="utf-8")
-        full_env = {
-            **os.environ,
-            "RELEASE_ENGINE": str(self.engine),
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-            "PUSH": "0",
-            "REGISTRY": "",
-            **env,
-        }
+        full_env = {k: v for k, v in os.environ.items() if k not in LEAKY}
+        full_env.update(
+            {
+                "CONTAINER_ENGINE": engine or str(self.engine),
+                "BAKE_PYTHON": sys.executable,
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@example.com",
+                "PUSH": "0",
+                "REGISTRY": "",
+                **env,
+            }
+        )
         return subprocess.run(
             ["bash", "scripts/release.sh", version],
             cwd=self.path,
             env=full_env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=600,
             check=False,
         )
 
     def engine_calls(self) -> list[str]:
         return self.log.read_text(encoding="utf-8").splitlines()
 
+    def builds(self) -> list[str]:
+        return [c for c in self.engine_calls() if c.startswith("build ")]
+
+    def pushes(self) -> list[str]:
+        return [c.split()[-1] for c in self.engine_calls() if c.startswith("push")]
+
     def tags(self) -> list[str]:
         return self.git("tag", "--list").split()
+
+
+def built_tags(build: str) -> list[str]:
+    return re.findall(r"-t (\S+)", build)
 
 
 @pytest.fixture
@@ -96,56 +143,78 @@ def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
 
 
-def test_release_builds_four_tags_with_the_commit_label_and_tags_git(repo: Repo) -> None:
+def test_release_builds_the_bake_release_group_and_tags_git(repo: Repo) -> None:
     result = repo.release("1.2.3")
     assert result.returncode == 0, result.stderr
-    calls = repo.engine_calls()
-    build = calls[0]
-    head = repo.git("rev-parse", "HEAD").strip()
-    assert build.startswith("build ")
-    assert "--format docker" in build  # podman keeps HEALTHCHECK only in Docker format
-    assert f"org.opencontainers.image.revision={head}" in build
-    assert "org.opencontainers.image.version=1.2.3" in build
-    assert f"REVISION={head}" in build
-    assert build.endswith("-t flightontime:1.2.3 .")
-    assert calls[1:] == [
-        "tag flightontime:1.2.3 flightontime:1.2",
-        "tag flightontime:1.2.3 flightontime:1",
-        "tag flightontime:1.2.3 flightontime:latest",
-    ]
-    assert not [c for c in calls if c.startswith("push")]
+    head = repo.head()
+    server, cli = repo.builds()
+    for build, name in ((server, "flightontime"), (cli, "flightontime-cli")):
+        assert "--format docker" in build  # podman keeps HEALTHCHECK only in Docker format
+        assert f"org.opencontainers.image.revision={head}" in build
+        assert "org.opencontainers.image.version=1.2.3" in build
+        assert "--build-arg VERSION=1.2.3" in build
+        assert "--platform linux/" in build  # the release group's platforms podman can build
+        # The bake file's tags: X.Y.Z, X.Y, X, sha-<short>, latest (main, newest release).
+        assert built_tags(build) == [
+            f"{name}:1.2.3",
+            f"{name}:1.2",
+            f"{name}:1",
+            f"{name}:sha-{head[:7]}",
+            f"{name}:latest",
+        ]
+    assert "-f docker/server.Dockerfile" in server
+    assert "-f docker/cli.Dockerfile" in cli
+    assert repo.pushes() == []
+    assert "not pushed" in result.stderr
+    assert "linux/arm64 not built" in result.stderr  # bake.py says what podman skipped
     assert repo.tags() == ["v1.2.3"]
     assert repo.git("cat-file", "-t", "v1.2.3").strip() == "tag"  # annotated
 
 
-def test_push_needs_a_registry_and_pushes_every_tag_under_it(repo: Repo) -> None:
+def test_push_needs_a_registry_and_pushes_every_tag_of_both_images(repo: Repo) -> None:
     result = repo.release("1.2.3", PUSH="1")
     assert result.returncode != 0
     assert "needs REGISTRY" in result.stderr
     assert repo.tags() == []
     result = repo.release("1.2.3", PUSH="1", REGISTRY="registry.example.com/team/")
     assert result.returncode == 0, result.stderr
-    pushes = [c for c in repo.engine_calls() if c.startswith("push")]
-    assert pushes == [
-        f"push registry.example.com/team/flightontime:{t}" for t in ("1.2.3", "1.2", "1", "latest")
+    short = repo.head()[:7]
+    expected = [
+        f"registry.example.com/team/{name}:{t}"
+        for name in ("flightontime", "flightontime-cli")
+        for t in ("1.2.3", "1.2", "1", f"sha-{short}", "latest")
     ]
+    assert repo.pushes() == expected
+    # The push is bake.py's (a second, cached build of the same group, then every tag).
+    assert len(repo.builds()) == 4
+    assert "--tls-verify=false" not in " ".join(repo.engine_calls())
+    insecure = repo.release("1.2.3", PUSH="1", REGISTRY="127.0.0.1:5000/x", REGISTRY_INSECURE="1")
+    assert insecure.returncode == 0, insecure.stderr
+    assert all("--tls-verify=false" in c for c in repo.engine_calls() if c.startswith("push"))
 
 
-def test_an_image_built_on_the_ci_stand_in_is_never_pushed(repo: Repo) -> None:
+def test_an_image_built_on_the_ci_stand_in_is_never_pushed_to_a_real_registry(
+    repo: Repo,
+) -> None:
     repo.set_stand_in_label("4-headers1")
     result = repo.release("1.2.3", PUSH="1", REGISTRY="registry.example.com/team")
     assert result.returncode != 0
     assert "stand-in" in result.stderr
-    assert not [c for c in repo.engine_calls() if c.startswith("push")]
+    assert repo.pushes() == []
+    # A registry on loopback (the tests' own) may take it.
+    loopback = repo.release("1.2.3", PUSH="1", REGISTRY="127.0.0.1:5000/ns", REGISTRY_INSECURE="1")
+    assert loopback.returncode == 0, loopback.stderr
+    assert repo.pushes()
 
 
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        ("1.2.4", "pyproject.toml says"),
+        ("1.2.4", '__about__.py says __version__ = "1.2.3"'),
         ("1.2", "is not a version"),
         ("v1.2.3", "is not a version"),
         ("1.2.3+build.5", "is not a version"),
+        ("1.2.3-rc.1", "pre-releases are not released"),
     ],
 )
 def test_wrong_versions_are_refused(repo: Repo, version: str, message: str) -> None:
@@ -176,25 +245,54 @@ def test_a_dirty_tree_is_refused(repo: Repo) -> None:
 
 def test_a_released_version_is_never_retagged(repo: Repo) -> None:
     assert repo.release("1.2.3").returncode == 0
-    (repo.path / "Dockerfile").write_text("FROM scratch\nLABEL x=y\n", encoding="utf-8")
+    (repo.path / "docker" / "server.Dockerfile").write_text("FROM scratch AS runtime\n")
     repo.commit("change after the release")
     result = repo.release("1.2.3")
     assert result.returncode != 0
     assert "already exists on another commit" in result.stderr
 
 
-def test_an_old_line_patch_does_not_move_the_newer_tags(repo: Repo) -> None:
-    repo.git("tag", "-a", "v1.3.0", "-m", "newer line")  # a newer release exists
+def test_latest_never_moves_back_nor_from_another_branch(repo: Repo) -> None:
+    repo.git("tag", "-a", "v1.3.0", "-m", "newer release")
     assert repo.release("1.2.3").returncode == 0
-    refs = [c.split()[-1] for c in repo.engine_calls() if c.startswith("tag")]
-    assert refs == ["flightontime:1.2"]  # not 1 and not latest: 1.3.0 owns them
+    for build in repo.builds():
+        assert not [t for t in built_tags(build) if t.endswith(":latest")]
+    repo.git("tag", "-d", "v1.2.3")
+    repo.git("tag", "-d", "v1.3.0")
+    repo.git("checkout", "-q", "-b", "hotfix")
+    (repo.path / "fix.txt").write_text("a fix off the default branch")
+    repo.commit("fix")
+    assert repo.release("1.2.3").returncode == 0
+    assert all(not t.endswith(":latest") for b in repo.builds() for t in built_tags(b))
+    forced = repo.release("1.2.3", IS_DEFAULT_BRANCH="true")  # the operator's word wins
+    assert forced.returncode == 0, forced.stderr
+    assert all(built_tags(b)[-1].endswith(":latest") for b in repo.builds())
 
 
-def test_a_pre_release_gets_only_its_own_tag(tmp_path: Path) -> None:
-    repo = Repo(tmp_path / "repo", version="2.0.0-rc.1")
-    result = repo.release("2.0.0-rc.1", PRINT_TAGS="1", REGISTRY="reg.example.com/x")
+def test_check_only_is_the_workflows_version_gate(repo: Repo) -> None:
+    """The release workflow runs CHECK_ONLY=1 with the tag's version: it fails before anything
+    is built when the tag and the packages' version differ."""
+    result = repo.release("1.2.3", CHECK_ONLY="1")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["reg.example.com/x/flightontime:2.0.0-rc.1"]
+    assert result.stdout.splitlines() == ["version=1.2.3", "is_default_branch=true"]
+    assert repo.engine_calls() == []
+    assert repo.tags() == []
+    repo.git("tag", "-a", "v1.2.3", "-m", "the pushed tag")  # CI runs on the tagged commit
+    assert repo.release("1.2.3", CHECK_ONLY="1").returncode == 0
+    mismatch = repo.release("1.2.4", CHECK_ONLY="1")  # tag v1.2.4 on a 1.2.3 tree
+    assert mismatch.returncode != 0
+    assert "VERSION=1.2.4 but" in mismatch.stderr
+    assert mismatch.stdout == ""
+
+
+def test_print_tags_comes_from_the_bake_file(repo: Repo) -> None:
+    result = repo.release("1.2.3", PRINT_TAGS="1", REGISTRY="reg.example.com/x")
+    assert result.returncode == 0, result.stderr
+    refs = result.stdout.split()
+    assert len(refs) == 10
+    assert "reg.example.com/x/flightontime:1.2" in refs
+    assert "reg.example.com/x/flightontime-cli:latest" in refs
+    assert repo.engine_calls() == []
 
 
 def test_dry_run_changes_nothing(repo: Repo) -> None:
@@ -202,18 +300,30 @@ def test_dry_run_changes_nothing(repo: Repo) -> None:
     assert result.returncode == 0, result.stderr
     assert repo.engine_calls() == []
     assert repo.tags() == []
-    assert "+ " in result.stderr
+    assert "+ podman build" in result.stderr or "build --pull=never" in result.stderr
+    assert "+ git tag -a v1.2.3" in result.stderr
     assert "push reg.example.com/x/flightontime:latest" in result.stderr
+    assert "push reg.example.com/x/flightontime-cli:1.2.3" in result.stderr
 
 
-def test_the_project_changelog_has_unreleased_and_the_current_version() -> None:
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-        "version"
-    ]
-    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    assert "## [Unreleased]" in text
-    assert f"## [{version}] - " in text
-    assert text.index("## [Unreleased]") < text.index(f"## [{version}]")
+def test_the_project_changelog_has_unreleased_and_no_version_ahead_of_the_packages() -> None:
+    """Changes gather under Unreleased; the packages' version either has its dated section
+    already (released) or is newer than every section (the release adds it: release.sh
+    refuses to run without it)."""
+    text = (ROOT / ABOUT).read_text(encoding="utf-8")
+    version = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}", changelog, re.MULTILINE)
+    assert released, "no dated release section"
+    assert changelog.index("## [Unreleased]") < changelog.index(f"## [{released[0]}]")
+
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in v.split("."))
+
+    assert version in released or key(version) > max(key(v) for v in released), (
+        f"__version__ {version} is older than the changelog's newest release {released[0]}"
+    )
 
 
 def test_make_release_without_version_prints_usage() -> None:
@@ -231,3 +341,86 @@ def test_make_release_without_version_prints_usage() -> None:
     )
     assert result.returncode != 0
     assert "usage: make release VERSION=X.Y.Z" in result.stdout + result.stderr
+
+
+def test_make_release_passes_its_settings_to_the_script() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "release", "VERSION=9.9.9", "PUSH=1", "REGISTRY=reg.example.com/x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "PUSH=1 REGISTRY=reg.example.com/x" in dry
+    assert "scripts/release.sh 9.9.9" in dry
+
+
+# --- for real: podman builds, a registry on loopback ----------------------------------------
+def _get(url: str) -> tuple[int, bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as response:
+            return int(response.status), response.read()
+    except OSError:
+        return 0, b""
+
+
+@pytest.fixture
+def loopback_registry(request: pytest.FixtureRequest) -> str:
+    """tests/container's registry (docker-registry on 127.0.0.1), when podman can build here."""
+    if shutil.which("podman") is None or shutil.which("docker-registry") is None:
+        pytest.skip("needs podman and docker-registry (make container-engine registry-tools)")
+    base = subprocess.run(
+        ["podman", "image", "exists", "python:3.11-slim"], capture_output=True, check=False
+    )
+    if base.returncode != 0:
+        pytest.skip("no python:3.11-slim base image (make container-engine)")
+    address: str = request.getfixturevalue("registry")
+    return address
+
+
+@pytest.mark.container
+@pytest.mark.timeout(900)
+def test_make_release_push_to_a_registry_on_loopback(repo: Repo, loopback_registry: str) -> None:
+    namespace = f"{loopback_registry}/fot-release-test"
+    result = repo.release(
+        "1.2.3", engine="podman", PUSH="1", REGISTRY=namespace, REGISTRY_INSECURE="1"
+    )
+    short = repo.head()[:7]
+    refs = [
+        f"{namespace}/{name}:{t}"
+        for name in ("flightontime", "flightontime-cli")
+        for t in ("1.2.3", "1.2", "1", f"sha-{short}", "latest")
+    ]
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        for name in ("flightontime", "flightontime-cli"):
+            status, body = _get(f"http://{loopback_registry}/v2/fot-release-test/{name}/tags/list")
+            assert status == 200, body
+            assert sorted(json.loads(body)["tags"]) == sorted(
+                ["1.2.3", "1.2", "1", f"sha-{short}", "latest"]
+            )
+        pulled = subprocess.run(
+            ["podman", "pull", "--tls-verify=false", f"{namespace}/flightontime:1.2"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert pulled.returncode == 0, pulled.stderr
+        labels = json.loads(
+            subprocess.run(
+                ["podman", "image", "inspect", f"{namespace}/flightontime:1.2"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )[0]["Config"]["Labels"]
+        assert labels["org.opencontainers.image.revision"] == repo.head()
+        assert labels["org.opencontainers.image.version"] == "1.2.3"
+        assert repo.tags() == ["v1.2.3"]
+    finally:
+        for ref in refs:  # only what this test built and pulled (its own registry's names)
+            subprocess.run(["podman", "rmi", "-f", ref], capture_output=True, check=False)

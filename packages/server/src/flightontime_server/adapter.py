@@ -37,7 +37,7 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 
 def _banner(token: str, host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (display only)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104 (display only)
     body = msgspec.json.encode(EXAMPLE_REQUEST).decode().replace(",", ", ").replace(":", ": ")
     return (
         "\nNo PREDICTION_API_TOKEN set: generated a token for this run (shown once, not stored)."

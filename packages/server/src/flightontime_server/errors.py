@@ -41,10 +41,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "pt": {
         "invalid_flight": "Voo inválido.",
         "invalid_request": "Requisição inválida.",
-        "missing_token": (
+        "missing_token": (  # nosec B105 (a message key)
             "Token ausente. Envie o cabeçalho Authorization com o token (puro ou Bearer)."
         ),
-        "wrong_token": (
+        "wrong_token": (  # nosec B105 (a message key)
             "Token inválido. Envie o cabeçalho Authorization com o token (puro ou Bearer)."
         ),
         "not_found": "Rota não encontrada.",
@@ -60,10 +60,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "en": {
         "invalid_flight": "Invalid flight.",
         "invalid_request": "Invalid request.",
-        "missing_token": (
+        "missing_token": (  # nosec B105 (a message key)
             "Missing token. Send the Authorization header with the token (raw or Bearer)."
         ),
-        "wrong_token": (
+        "wrong_token": (  # nosec B105 (a message key)
             "Invalid token. Send the Authorization header with the token (raw or Bearer)."
         ),
         "not_found": "Route not found.",
