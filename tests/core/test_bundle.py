@@ -25,8 +25,8 @@ from flightontime_core.bundle import (
     write_bundle,
 )
 from flightontime_core.errors import BundleError
-from flightontime_core.features import FEATURE_NAMES
-from flightontime_core.flights import Flight
+from flightontime_core.features import FEATURE_NAMES, N_FEATURES
+from flightontime_core.flights import Flight, Weather
 from flightontime_core.model import Model, load_model
 
 Data = dict[str, Any]
@@ -37,6 +37,23 @@ def copy(default_model_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "bundle"
     shutil.copytree(default_model_dir, target)
     return target
+
+
+VARIANTS = ("weather", "plain")
+
+
+def variant(data: Data, name: str) -> Data:
+    """A variant of a manifest's behaviour, by name."""
+    found = [v for v in data["behaviour"]["variants"] if v["name"] == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def model_of(data: Data, name: str, key: str) -> Data:
+    """A model of a variant, by key ("15", "30", "60", "cancelled")."""
+    found = [m for m in variant(data, name)["models"] if m["key"] == key]
+    assert len(found) == 1, (name, key)
+    return found[0]
 
 
 def read(path: Path) -> Data:
@@ -145,16 +162,63 @@ def test_a_feature_spec_that_differs_from_the_code_is_refused(
     refused(copy, MANIFEST_FILE, "feature specification differs")
 
 
+def _swap_columns(d: Data, name: str, a: str, b: str) -> None:
+    """Two models of a variant trade their log-odds columns (the output stays tiled)."""
+    first, second = model_of(d, name, a), model_of(d, name, b)
+    first["columns"], second["columns"] = second["columns"], first["columns"]
+
+
+def _move_a_member(d: Data) -> None:
+    """The second member of the weather variant's primary model joins its 30-minute model."""
+    primary, longer = model_of(d, "weather", "15"), model_of(d, "weather", "30")
+    assert len(primary["columns"]) == 2
+    longer["columns"] = [primary["columns"].pop(), *longer["columns"]]
+
+
+def _only_plain(d: Data) -> None:
+    """A consistent "trained without weather" edit: no weather fields, no weather variant."""
+    d["behaviour"].update(
+        weather_fields=[], variants=[v for v in d["behaviour"]["variants"] if v["name"] == "plain"]
+    )
+
+
 @pytest.mark.parametrize(
     "change",
     [
         lambda d: d["behaviour"].update(decision_threshold=0.5),
-        lambda d: d["behaviour"]["models"][0]["calibration"].update(method="platt", a=2.0),
-        lambda d: d["behaviour"]["explanation"].update(bias=0.0),
-        lambda d: d["behaviour"].update(weather_fields=[]),
+        *(
+            lambda d, name=name: model_of(d, name, "15")["calibration"].update(
+                method="platt", a=2.0
+            )
+            for name in VARIANTS
+        ),
+        *(
+            lambda d, name=name: model_of(d, name, "cancelled")["calibration"].update(
+                method="platt", a=2.0
+            )
+            for name in VARIANTS
+        ),
+        *(
+            lambda d, name=name: variant(d, name)["explanation"].update(bias=0.0)
+            for name in VARIANTS
+        ),
+        *(lambda d, name=name: _swap_columns(d, name, "30", "60") for name in VARIANTS),
+        _move_a_member,
+        lambda d: d["behaviour"].update(weather_fields=d["behaviour"]["weather_fields"][:-1]),
+        _only_plain,
         lambda d: d["files"].update({TABLES_FILE: sha256_bytes(b"x")}),
     ],
-    ids=["decision_threshold", "calibration", "bias", "weather_fields", "tables_digest"],
+    ids=[
+        "decision_threshold",
+        *(f"calibration-{name}" for name in VARIANTS),
+        *(f"cancellation_calibration-{name}" for name in VARIANTS),
+        *(f"bias-{name}" for name in VARIANTS),
+        *(f"columns-{name}" for name in VARIANTS),
+        "members-weather",
+        "weather_fields",
+        "without_weather",
+        "tables_digest",
+    ],
 )
 def test_an_edited_behaviour_field_breaks_the_model_version(
     copy: Path, change: Callable[[Data], None]
@@ -182,54 +246,203 @@ def test_a_required_file_must_be_listed(copy: Path) -> None:
     refused(copy, GRAPH_FILE, "not listed")
 
 
+def _variant_names(d: Data, names: list[str]) -> None:
+    by_name = {v["name"]: v for v in d["behaviour"]["variants"]}
+    d["behaviour"]["variants"] = [
+        {**by_name[n], "name": n} if n in by_name else {**by_name["plain"], "name": n}
+        for n in names
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        (lambda d: d["behaviour"]["models"][1].update(given=None), "must be conditional on 15"),
-        (lambda d: d["behaviour"]["models"][1].update(given=60), "must be conditional on 15"),
-        (lambda d: d["behaviour"]["models"][0].update(given=15), "conditional on no threshold"),
+        # Trained with weather: "weather" then "plain"; without: "plain" alone.
+        (lambda d: d["behaviour"].update(weather_fields=[]), "expected ['plain']"),
+        (lambda d: _variant_names(d, ["plain"]), "expected ['weather', 'plain']"),
+        (lambda d: _variant_names(d, ["plain", "weather"]), "expected ['weather', 'plain']"),
+        (lambda d: _variant_names(d, ["weather", "blind"]), "expected ['weather', 'plain']"),
+        (
+            lambda d: _variant_names(d, ["weather", "plain", "plain"]),
+            "expected ['weather', 'plain']",
+        ),
+        (lambda d: d["behaviour"].update(variants=[]), "expected ['weather', 'plain']"),
+    ],
+    ids=["no-weather-fields", "no-weather-variant", "order", "renamed", "extra", "none"],
+)
+def test_variants_that_do_not_match_the_weather_fields_are_refused(
+    copy: Path, change: Callable[[Data], None], words: str
+) -> None:
+    edit(copy, change, reversion=True)
+    error = refused(copy, MANIFEST_FILE, words)
+    assert error.reason.startswith("variants [")
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (
+            lambda d, name: model_of(d, name, "30").update(given=None),
+            "the 30-minute model must be conditional on 15 minutes",
+        ),
+        (
+            lambda d, name: model_of(d, name, "30").update(given=60),
+            "the 30-minute model must be conditional on 15 minutes",
+        ),
+        (
+            lambda d, name: model_of(d, name, "60").update(given=15),
+            "the 60-minute model must be conditional on 30 minutes",
+        ),
+        (
+            lambda d, name: model_of(d, name, "15").update(given=15),
+            "the 15-minute model must be conditional on no threshold",
+        ),
+        (
+            lambda d, name: variant(d, name).update(models=variant(d, name)["models"][1:]),
+            "the delay models do not match the thresholds",
+        ),
+        (
+            lambda d, name: model_of(d, name, "60").update(key="45"),
+            "the delay models do not match the thresholds",
+        ),
+    ],
+    ids=["given-none", "given-60", "given-15", "first-given", "missing-model", "other-key"],
+)
+def test_a_broken_chain_of_either_variant_is_refused(
+    copy: Path, change: Callable[[Data, str], None], words: str, name: str
+) -> None:
+    edit(copy, lambda d: change(d, name), reversion=True)
+    refused(copy, MANIFEST_FILE, f"variant {name}: {words}")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
         (lambda d: d["behaviour"].update(thresholds=[15, 30]), "do not match the thresholds"),
         (lambda d: d["behaviour"].update(thresholds=[]), "do not match the thresholds"),
         (lambda d: d["behaviour"].update(decision_threshold=1.5), "between 0 and 1"),
         (lambda d: d["behaviour"].update(decision_threshold=0.0), "between 0 and 1"),
     ],
-    ids=["given-none", "given-60", "first-given", "thresholds", "no-thresholds", "dt-1.5", "dt-0"],
+    ids=["thresholds", "no-thresholds", "dt-1.5", "dt-0"],
 )
-def test_a_broken_chain_or_threshold_is_refused(
+def test_a_broken_threshold_is_refused(
     copy: Path, change: Callable[[Data], None], words: str
 ) -> None:
     edit(copy, change, reversion=True)
     refused(copy, MANIFEST_FILE, words)
 
 
-def test_an_unusable_calibration_is_refused(copy: Path) -> None:
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d, name: model_of(d, name, "15").update(columns=[99]),
+        lambda d, name: model_of(d, name, "30").update(columns=model_of(d, name, "15")["columns"]),
+        lambda d, name: model_of(d, name, "30").update(columns=[]),
+        lambda d, name: model_of(d, name, "30").update(
+            columns=[*model_of(d, name, "30")["columns"], *model_of(d, name, "60")["columns"]]
+        ),
+        lambda d, name: variant(d, name)["explanation"].update(
+            first_column=variant(d, name)["explanation"]["first_column"] + 1
+        ),
+        lambda d, name: variant(d, name)["explanation"].update(
+            first_column=variant(d, name)["explanation"]["first_column"] - 1
+        ),
+    ],
+    ids=["out-of-range", "shared", "empty", "overlap", "first_column+1", "first_column-1"],
+)
+def test_columns_that_do_not_tile_the_output_are_refused(
+    copy: Path, change: Callable[[Data, str], None], name: str
+) -> None:
+    edit(copy, lambda d: change(d, name), reversion=True)
+    with pytest.raises(BundleError) as info:
+        Bundle.read(copy)  # refused from the manifest alone, before the graph is looked at
+    assert info.value.file == MANIFEST_FILE
+    assert info.value.reason == f"variant {name}: the models' columns do not tile the output"
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("key", ["15", "cancelled"])
+def test_an_unusable_calibration_is_refused(copy: Path, name: str, key: str) -> None:
     edit(
         copy,
-        lambda d: d["behaviour"]["models"][0].update(calibration={"method": "magic"}),
+        lambda d: model_of(d, name, key).update(calibration={"method": "magic"}),
         reversion=True,
     )
-    refused(copy, MANIFEST_FILE, "unknown calibration method")
+    error = refused(copy, MANIFEST_FILE, "unknown calibration method")
+    assert error.reason.startswith(f"variant {name}, model {key}: ")
     edit(
         copy,
-        lambda d: d["behaviour"]["models"][0].update(
+        lambda d: model_of(d, name, key).update(
             calibration={"method": "isotonic", "x": [0.0, 1.0], "y": [0.9, 0.1]}
         ),
         reversion=True,
     )
-    refused(copy, MANIFEST_FILE, "non-decreasing")
+    error = refused(copy, MANIFEST_FILE, "non-decreasing")
+    assert error.reason.startswith(f"variant {name}, model {key}: ")
+
+
+def test_variants_that_disagree_on_the_cancellation_model_are_refused(copy: Path) -> None:
+    """Both variants answer the same questions: a bundle whose plain variant has no
+    cancellation model (its column handed to the 60-minute model, so the output still tiles)
+    would answer P(cancelled) for flights with a forecast only."""
+
+    def drop_plain_cancellation(d: Data) -> None:
+        plain = variant(d, "plain")
+        cancellation = model_of(d, "plain", "cancelled")
+        plain["models"] = [m for m in plain["models"] if m["key"] != "cancelled"]
+        model_of(d, "plain", "60")["columns"] += cancellation["columns"]
+
+    edit(copy, drop_plain_cancellation, reversion=True)
+    with pytest.raises(BundleError) as info:
+        load_model(copy)
+    assert info.value.file == MANIFEST_FILE, str(info.value)
+
+
+def _rename(d: Data, name: str, field: str, value: str) -> None:
+    variant(d, name)[field] = value
+
+
+def _swap(d: Data, field: str) -> None:
+    weather, plain = variant(d, "weather"), variant(d, "plain")
+    weather[field], plain[field] = plain[field], weather[field]
+
+
+def _wider(d: Data, name: str) -> None:
+    """One more output column, given to the cancellation model: the manifest still tiles its
+    output, which is now one column wider than the graph's."""
+    explanation = variant(d, name)["explanation"]
+    model_of(d, name, "cancelled")["columns"].append(explanation["first_column"])
+    explanation["first_column"] += 1
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda d: d["behaviour"].update(graph_output="probabilities"),
-        lambda d: d["behaviour"].update(graph_input="x"),
-        lambda d: d["behaviour"]["models"][0].update(column=99),
-        lambda d: d["behaviour"]["explanation"].update(
-            first_column=d["behaviour"]["explanation"]["first_column"] + 1
+        *(
+            lambda d, name=name: _rename(d, name, "graph_output", "probabilities")
+            for name in VARIANTS
         ),
+        *(lambda d, name=name: _rename(d, name, "graph_input", "x") for name in VARIANTS),
+        lambda d: _rename(d, "plain", "graph_input", variant(d, "weather")["graph_input"]),
+        lambda d: _swap(d, "graph_output"),
+        # Each variant's output computed from the other's input: the names are all the graph's,
+        # but forecast rows would be answered by the plain trees and the others by the weather
+        # trees.
+        lambda d: _swap(d, "graph_input"),
+        *(lambda d, name=name: _wider(d, name) for name in VARIANTS),
+        _only_plain,
     ],
-    ids=["output", "input", "column", "first_column"],
+    ids=[
+        *(f"output-{name}" for name in VARIANTS),
+        *(f"input-{name}" for name in VARIANTS),
+        "one-input-for-both",
+        "swapped-outputs",
+        "swapped-inputs",
+        *(f"width-{name}" for name in VARIANTS),
+        "without-the-weather-variant",
+    ],
 )
 def test_a_graph_that_does_not_match_the_manifest_is_refused(
     copy: Path, change: Callable[[Data], None]
@@ -244,20 +457,30 @@ def _replace_graph(path: Path, graph: bytes) -> None:
     edit(path, lambda d: d["files"].update({GRAPH_FILE: sha256_bytes(graph)}), reversion=True)
 
 
-def test_another_graph_with_valid_hashes_is_refused(copy: Path) -> None:
+def _identity_graph(pairs: list[tuple[str, str]], width: int) -> bytes:
     import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["features"], ["scores"])],
+        [helper.make_node("Identity", [i], [o]) for i, o in pairs],
         "other",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 3])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info(i, TensorProto.FLOAT, [None, width]) for i, _ in pairs],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [None, width]) for _, o in pairs],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    _replace_graph(copy, model.SerializeToString())
+    return model.SerializeToString()
+
+
+def test_another_graph_with_valid_hashes_is_refused(copy: Path) -> None:
+    _replace_graph(copy, _identity_graph([("features", "scores")], 3))
+    refused(copy, GRAPH_FILE, "differ from the manifest")
+    # The manifest's input and output names, but not its outputs' widths.
+    data = read(copy)
+    names = [(v["graph_input"], v["graph_output"]) for v in data["behaviour"]["variants"]]
+    assert len(names) == 2
+    _replace_graph(copy, _identity_graph(names, N_FEATURES))
     refused(copy, GRAPH_FILE, "differ from the manifest")
     _replace_graph(copy, b"not a graph at all")
     refused(copy, GRAPH_FILE, "onnxruntime cannot load the graph")
@@ -289,7 +512,11 @@ def test_write_bundle_then_read_round_trip(
     assert sorted(p.name for p in out.iterdir()) == sorted([*files, MANIFEST_FILE])
     model = load_model(out)
     flight = Flight(airline="UA", origin="EWR", destination="ORD", departure="2013-12-24T18:45")
-    assert model.predict(flight) == default_model.predict(flight)
+    # Each variant answers as the original's: a flight without a forecast and one with.
+    forecast = msgspec.structs.replace(flight, weather=Weather(wind_kmh=60.0, visibility_km=0.5))
+    for one in (flight, forecast):
+        assert model.predict(one) == default_model.predict(one)
+    assert model.predict_many([flight, forecast]) == default_model.predict_many([flight, forecast])
     assert model.self_test() == []
 
 

@@ -180,7 +180,7 @@ def test_answer_rounds_to_four_decimals_and_keeps_none() -> None:
     assert out["probabilidades"] == {"15": 0.1235, "30": 0.0556, "60": 0.0}
     assert out["probabilidade_cancelamento"] is None
     assert answer(_prediction(False, cancellation=0.98767))["probabilidade_cancelamento"] == 0.9877
-    assert out["fatores"] == ["Partida em um(a) sexta-feira aumenta o risco de atraso"]
+    assert out["fatores"] == ["Partida na sexta-feira aumenta o risco de atraso"]
     assert out["avisos"] == ["clima não informado: previsão só pelo horário, menos precisa"]
     assert round4(0.99996) == 1.0
     assert round4(0.0) == 0.0

@@ -3,6 +3,7 @@ vocabularies ordered by delay rate; unseen values; stored tables; no leakage; ho
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -14,18 +15,21 @@ import pytest
 
 from flightontime_core.bundle import TABLES_FILE
 from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday, days_to_holiday_one
+from flightontime_core.explain import GROUP_NAMES, GROUP_OF_FEATURE
 from flightontime_core.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
     N_FEATURES,
     N_WEATHER,
     SMOOTHING,
+    WEATHER_SLICE,
     FeatureTables,
     FlightColumns,
     build_features,
     build_row,
     minutes_of,
     route_key,
+    wind_vector,
 )
 from flightontime_core.flights import WEATHER_FIELDS
 from flightontime_core.resolve import local_minutes
@@ -83,6 +87,18 @@ class Edge:
 
 PARTIAL = (-3.5, *([NAN] * (N_WEATHER - 1)))
 FULL = (2.0, -1.0, 80.0, 270.0, 30.0, 45.0, 1.5, 1003.2, 0.8)
+
+
+def _weather(**given: float) -> tuple[float, ...]:
+    """A weather row in WEATHER_FIELDS order, NaN where not given."""
+    return tuple(given.get(name, NAN) for name in WEATHER_FIELDS)
+
+
+WIND_ONLY = _weather(wind_kmh=25.0)
+DIRECTION_ONLY = _weather(wind_direction_deg=90.0)
+NORTH_WIND = _weather(wind_kmh=20.0, wind_direction_deg=360.0)
+CALM = _weather(wind_kmh=0.0, wind_direction_deg=0.0)
+JAN_20 = datetime(2013, 1, 20, 8, 0)
 EDGES = [
     Edge("on a holiday", "UA", "KEWR", "KORD", datetime(2013, 7, 4, 9, 15)),
     Edge("the day before", "UA", "KEWR", "KORD", datetime(2013, 7, 3, 23, 59)),
@@ -107,6 +123,10 @@ EDGES = [
     Edge("far future", "AA", "KJFK", "KMIA", datetime(2099, 12, 31, 23, 59)),
     Edge("partial weather", "UA", "KEWR", "KORD", datetime(2013, 1, 20, 8, 0), weather=PARTIAL),
     Edge("full weather", "UA", "KEWR", "KORD", datetime(2013, 1, 20, 8, 0), weather=FULL),
+    Edge("wind, no direction", "UA", "KEWR", "KORD", JAN_20, weather=WIND_ONLY),
+    Edge("direction, no wind", "UA", "KEWR", "KORD", JAN_20, weather=DIRECTION_ONLY),
+    Edge("north wind", "UA", "KEWR", "KORD", JAN_20, weather=NORTH_WIND),
+    Edge("calm", "UA", "KEWR", "KORD", JAN_20, weather=CALM),
     Edge("odd distance", "UA", "KEWR", "KORD", datetime(2013, 1, 20, 8, 0), 123_456.789),
 ]
 
@@ -208,11 +228,71 @@ def test_edge_rows_have_the_expected_values(tables: FeatureTables) -> None:
             weekday,
         )
     assert at["odd distance"][COL["distance_km"]] == np.float32(123.456789)
-    # Weather passes through; missing fields stay NaN.
+    # Weather passes through; missing fields stay NaN (the wind vector too).
+    fields = slice(COL[WEATHER_FIELDS[0]], COL[WEATHER_FIELDS[-1]] + 1)
     assert at["partial weather"][COL["temperature_c"]] == np.float32(-3.5)
     assert np.isnan(at["partial weather"][COL[WEATHER_FIELDS[1]] :]).all()
-    assert at["full weather"][COL[WEATHER_FIELDS[0]] :].tolist() == pytest.approx(FULL, rel=1e-6)
+    assert at["full weather"][fields].tolist() == pytest.approx(FULL, rel=1e-6)
     assert np.isnan(at["on a holiday"][COL[WEATHER_FIELDS[0]] :]).all()
+    # The wind as a vector, after the nine fields: a 30 km/h wind from 270 degrees.
+    wind = [COL["wind_u"], COL["wind_v"]]
+    angle = math.radians(270.0)
+    assert at["full weather"][wind].tolist() == [
+        np.float32(30.0 * math.cos(angle)),
+        np.float32(30.0 * math.sin(angle)),
+    ]
+    assert at["full weather"][wind].tolist() == pytest.approx([0.0, -30.0], abs=1e-5)
+    assert at["north wind"][wind].tolist() == pytest.approx([20.0, 0.0], abs=1e-5)
+    assert at["calm"][wind].tolist() == [0.0, 0.0]
+    # Either half missing: no vector, but the given field passes through.
+    halves = (("wind, no direction", "wind_kmh"), ("direction, no wind", "wind_direction_deg"))
+    for why, given in halves:
+        assert np.isnan(at[why][wind]).all(), why
+        assert not np.isnan(at[why][COL[given]]), why
+        assert np.isnan(at[why][fields]).sum() == len(WEATHER_FIELDS) - 1, why
+
+
+def test_the_weather_block_is_the_nine_fields_then_the_wind_vector() -> None:
+    block = FEATURE_NAMES[WEATHER_SLICE]
+    assert block == (*WEATHER_FIELDS, "wind_u", "wind_v")
+    assert FEATURE_NAMES[-len(block) :] == block  # the last columns of the matrix
+    assert len(WEATHER_FIELDS) == N_WEATHER
+    assert WEATHER_SLICE.stop == N_FEATURES
+    # The wind vector is explained with the wind speed; every other field is its own group.
+    wind = GROUP_NAMES.index("wind_kmh")
+    assert [FEATURE_NAMES[i] for i, g in enumerate(GROUP_OF_FEATURE) if g == wind] == [
+        "wind_kmh",
+        "wind_u",
+        "wind_v",
+    ]
+    for name in WEATHER_FIELDS:
+        assert GROUP_NAMES[GROUP_OF_FEATURE[COL[name]]] == name
+
+
+@pytest.mark.parametrize(
+    ("kmh", "degrees", "expected"),
+    [
+        (10.0, 0.0, (10.0, 0.0)),
+        (10.0, 90.0, (0.0, 10.0)),
+        (10.0, 180.0, (-10.0, 0.0)),
+        (10.0, 270.0, (0.0, -10.0)),
+        (10.0, 360.0, (10.0, 0.0)),  # 0 and 360 degrees: the same wind
+        (0.0, 123.0, (0.0, 0.0)),
+        (30.0, 45.0, (30.0 / math.sqrt(2), 30.0 / math.sqrt(2))),
+    ],
+)
+def test_wind_vector(kmh: float, degrees: float, expected: tuple[float, float]) -> None:
+    u, v = wind_vector(kmh, degrees)
+    assert (u, v) == pytest.approx(expected, abs=1e-12)
+    assert math.hypot(u, v) == pytest.approx(kmh, abs=1e-12)
+    assert (u, v) == (kmh * math.cos(math.radians(degrees)), kmh * math.sin(math.radians(degrees)))
+
+
+@pytest.mark.parametrize(("kmh", "degrees"), [(NAN, 90.0), (25.0, NAN), (NAN, NAN)])
+def test_wind_vector_of_a_missing_half_is_missing(kmh: float, degrees: float) -> None:
+    u, v = wind_vector(kmh, degrees)
+    assert math.isnan(u)
+    assert math.isnan(v)
 
 
 def test_icao_and_iata_airline_forms_give_the_same_features(tables: FeatureTables) -> None:

@@ -196,7 +196,7 @@ def test_factor_sentences_name_what_they_are_about(
     assert text("time") == "Departure time 18:45 raises the delay risk"
     assert text("time", "pt") == "Partida às 18:45 aumenta o risco de atraso"
     assert text("weekday") == "Departure on a Tuesday raises the delay risk"
-    assert text("weekday", "pt") == "Partida em um(a) terça-feira aumenta o risco de atraso"
+    assert text("weekday", "pt") == "Partida na terça-feira aumenta o risco de atraso"
     assert text("holiday") == "1 day before a public holiday raises the delay risk"
     assert text("holiday", "pt") == "1 dia antes de um feriado aumenta o risco de atraso"
     assert text("airline").startswith("Airline UA (historically late ")
@@ -209,6 +209,27 @@ def test_factor_sentences_name_what_they_are_about(
     assert text("visibility_km") == "Origin weather: low visibility 0.4 km raises the risk"
     assert text("precipitation_mm", "pt") == "Tempo na origem: precipitação 6.5 mm aumenta o risco"
     assert text("gust_kmh") == "Origin weather: gusts 80 km/h raises the risk"
+
+
+def test_portuguese_weekdays_take_their_article() -> None:
+    def pt(weekday: int) -> str:
+        return factor_text("weekday", (("weekday", weekday),), True, "pt")
+
+    assert [pt(d) for d in range(7)] == [
+        f"Partida {day} aumenta o risco de atraso"
+        for day in (
+            "na segunda-feira",
+            "na terça-feira",
+            "na quarta-feira",
+            "na quinta-feira",
+            "na sexta-feira",
+            "no sábado",
+            "no domingo",
+        )
+    ]
+    assert factor_text("weekday", (("weekday", 6),), False, "en") == (
+        "Departure on a Sunday lowers the delay risk"
+    )
 
 
 def test_holiday_sentences() -> None:

@@ -26,10 +26,19 @@ from flightontime_core import (
     Weather,
     load_model,
 )
-from flightontime_core.bundle import CANCELLATION, MANIFEST_FILE, Manifest, encode_manifest
+from flightontime_core.bundle import (
+    CANCELLATION,
+    MANIFEST_FILE,
+    PLAIN_VARIANT,
+    WEATHER_VARIANT,
+    Manifest,
+    ModelSpec,
+    Variant,
+    encode_manifest,
+)
 from flightontime_core.calibration import calibrate
 from flightontime_core.explain import GROUP_KEY_FEATURE, GROUP_NAMES
-from flightontime_core.features import N_FEATURES, build_features
+from flightontime_core.features import N_FEATURES, WEATHER_SLICE, build_features
 from flightontime_core.flights import WEATHER_FIELDS
 from flightontime_core.training.evaluate import flights_of
 from flightontime_core.training.split import Split
@@ -114,20 +123,35 @@ def answers(default_model: Model, flights: list[Flight]) -> list[Prediction]:
     return [a for a in out if isinstance(a, Prediction)]
 
 
-def _graph_scores(model: Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The primary model's log-odds and the contributions per factor group, from a session of
-    our own over the bundle's graph (one thread, like the model's)."""
+def _forecast_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of a feature matrix sent with any weather value."""
+    return np.asarray(~np.isnan(x[:, WEATHER_SLICE]).all(axis=1))
+
+
+def _graph_outputs(model: Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every variant's graph output for the rows fed to it (no rows where not given), from a
+    session of our own over the bundle's graph (one thread, like the model's)."""
     import onnxruntime as ort
 
-    behaviour = model.manifest.behaviour
+    variants = model.manifest.behaviour.variants
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model.bundle.graph, options, providers=["CPUExecutionProvider"])
-    (out,) = session.run([behaviour.graph_output], {behaviour.graph_input: x})
-    primary = next(m for m in behaviour.models if m.key == str(behaviour.thresholds[0]))
-    first = behaviour.explanation.first_column
-    contributions = out[:, first : first + len(behaviour.explanation.groups)]
-    return out[:, primary.column].astype(np.float64), contributions.astype(np.float64)
+    empty = np.empty((0, N_FEATURES), dtype=np.float32)
+    outputs = session.run(
+        [v.graph_output for v in variants],
+        {v.graph_input: feeds.get(v.name, empty) for v in variants},
+    )
+    return {v.name: out for v, out in zip(variants, outputs, strict=True)}
+
+
+def _spec(variant: Variant, key: str) -> ModelSpec:
+    (spec,) = [m for m in variant.models if m.key == key]
+    return spec
+
+
+def _sigmoid(log_odds: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-log_odds.astype(np.float64))))
 
 
 def _features(model: Model, flights: list[Flight]) -> np.ndarray:
@@ -201,31 +225,61 @@ def two_threads(default_model_dir: Path) -> Model:
     return load_model(default_model_dir, threads=2)
 
 
+def _reads_the_same(a: Prediction | FlightError, reference: Prediction) -> None:
+    """What load_model promises across thread counts and batches: the same verdict, factors
+    and notices, and probabilities to float32 rounding over the trees."""
+    assert isinstance(a, Prediction)
+    assert a.delayed == reference.delayed
+    assert [f.group for f in a.factors] == [f.group for f in reference.factors]
+    assert [f.params for f in a.factors] == [f.params for f in reference.factors]
+    assert a.warnings == reference.warnings
+    assert list(a.probabilities) == list(reference.probabilities)
+    for key, value in reference.probabilities.items():
+        assert a.probabilities[key] == pytest.approx(value, abs=1e-6)
+    assert a.probability == pytest.approx(reference.probability, abs=1e-6)
+    if reference.cancellation is None:
+        assert a.cancellation is None
+    else:
+        assert a.cancellation == pytest.approx(reference.cancellation, abs=1e-6)
+    assert a.model_version == reference.model_version
+
+
 def test_two_threads_give_the_same_answers(
     two_threads: Model, flights: list[Flight], answers: list[Prediction]
 ) -> None:
-    """What a reader sees does not depend on the thread count: verdicts, factors, notices, and
-    probabilities to float32 rounding."""
-    out = two_threads.predict_many(flights)
-    for a, reference in zip(out, answers, strict=True):
-        assert isinstance(a, Prediction)
-        assert a.delayed == reference.delayed
-        assert [f.group for f in a.factors] == [f.group for f in reference.factors]
-        assert [f.params for f in a.factors] == [f.params for f in reference.factors]
-        assert a.warnings == reference.warnings
-        for key, value in reference.probabilities.items():
-            assert a.probabilities[key] == pytest.approx(value, abs=1e-6)
-
-
-def test_two_threads_give_bit_identical_answers(
-    two_threads: Model, flights: list[Flight], answers: list[Prediction]
-) -> None:
-    """The same floats whatever the thread count and the batch a flight comes in (the module
-    promises a flight the same answer alone and in a batch)."""
+    """What a reader sees does not depend on the thread count nor on the batch a flight comes
+    in: verdicts, factors, notices, and probabilities to float32 rounding (two threads sum the
+    trees in another order, so the last digits may differ; load_model's docstring says so)."""
     full = two_threads.predict_many(flights)
-    assert two_threads.predict_many(flights[:50]) == full[:50]
-    assert [two_threads.predict(f) for f in flights[:50]] == full[:50]
-    assert full == answers
+    assert len(full) == len(answers)
+    for a, reference in zip(full, answers, strict=True):
+        _reads_the_same(a, reference)
+    for a, reference in zip(two_threads.predict_many(flights[:50]), answers[:50], strict=True):
+        _reads_the_same(a, reference)
+    reverse = list(reversed(flights))
+    for a, reference in zip(two_threads.predict_many(reverse), answers[::-1], strict=True):
+        _reads_the_same(a, reference)
+    for flight, reference in zip(flights, answers, strict=True):
+        _reads_the_same(two_threads.predict(flight), reference)
+
+
+def test_one_thread_gives_bit_identical_answers_alone_and_in_any_batch(
+    default_model: Model, flights: list[Flight], answers: list[Prediction]
+) -> None:
+    """With one thread (the default) the module's promise holds to the last bit: a flight gets
+    the same floats alone and in any batch, whatever its neighbours and their variant."""
+    assert default_model.predict_many(flights[:50]) == answers[:50]
+    assert default_model.predict_many(flights[::-1]) == answers[::-1]
+    order = np.random.default_rng(3).permutation(len(flights)).tolist()
+    assert default_model.predict_many([flights[i] for i in order]) == [answers[i] for i in order]
+    forecast = [i for i, f in enumerate(flights) if f.weather is not None]
+    plain = [i for i, f in enumerate(flights) if f.weather is None]
+    assert forecast
+    assert plain
+    for only in (forecast, plain):
+        assert default_model.predict_many([flights[i] for i in only]) == [answers[i] for i in only]
+    assert [default_model.predict(f) for f in flights[:50]] == answers[:50]
+    assert default_model.predict_many(flights) == answers  # and again: nothing is stateful
 
 
 # -- probabilities -------------------------------------------------------------------------------
@@ -289,6 +343,91 @@ def test_score_checks_the_shape_and_answers_empty(default_model: Model) -> None:
         default_model.score(np.zeros(N_FEATURES, dtype=np.float32))
     empty = default_model.score(np.zeros((0, N_FEATURES), dtype=np.float32))
     assert empty.probabilities.shape == (0, len(default_model.thresholds))
+    assert empty.cancellation is not None
+    assert empty.cancellation.shape == (0,)
+    assert default_model.raw_scores(np.zeros((0, N_FEATURES), dtype=np.float32)) == {}
+
+
+def test_score_answers_what_predict_many_answers(
+    default_model: Model, flights: list[Flight], answers: list[Prediction]
+) -> None:
+    """The scoring path (a table's features, both variants in one matrix) gives the same floats
+    as predict_many, row by row."""
+    x = _features(default_model, flights)
+    scores = default_model.score(x)
+    thresholds = default_model.thresholds
+    assert scores.probabilities.tolist() == [
+        [a.probabilities[t] for t in thresholds] for a in answers
+    ]
+    assert scores.cancellation is not None
+    assert scores.cancellation.tolist() == [a.cancellation for a in answers]
+    assert scores.top is not None
+    assert scores.weights is not None
+    for i, a in enumerate(answers):
+        named = [GROUP_NAMES[g] for g in scores.top[i] if g >= 0]
+        assert named == [f.group for f in a.factors], i
+        assert scores.weights[i, : len(named)].tolist() == [f.weight for f in a.factors], i
+    plain = default_model.score(x, explain=False)
+    assert plain.top is None
+    assert plain.weights is None
+    assert np.array_equal(plain.probabilities, scores.probabilities)
+
+
+def test_raw_scores_answer_each_row_with_its_variant(
+    default_model: Model, flights: list[Flight]
+) -> None:
+    """Rows with any weather value go to the weather variant, the others to the plain one;
+    each variant's output is the graph's for those rows."""
+    x = _features(default_model, flights)
+    forecast = _forecast_rows(x)
+    raw = default_model.raw_scores(x)
+    assert list(raw) == [WEATHER_VARIANT, PLAIN_VARIANT]
+    expected_rows = {
+        WEATHER_VARIANT: np.flatnonzero(forecast),
+        PLAIN_VARIANT: np.flatnonzero(~forecast),
+    }
+    own = _graph_outputs(default_model, {n: x[r] for n, r in expected_rows.items()})
+    variants = {v.name: v for v in default_model.manifest.behaviour.variants}
+    for name, (rows, out) in raw.items():
+        assert np.array_equal(rows, expected_rows[name]), name
+        width = variants[name].explanation.first_column + len(GROUP_NAMES)
+        assert out.shape == (rows.size, width), name
+        assert out.dtype == np.float32
+        assert np.array_equal(out, own[name]), name
+    # A variant with no rows is left out of the answer.
+    only_plain = x[~forecast]
+    assert list(default_model.raw_scores(only_plain)) == [PLAIN_VARIANT]
+    assert list(default_model.raw_scores(x[forecast])) == [WEATHER_VARIANT]
+    # Flights the resolver saw with weather are those rows: the split follows the request.
+    assert forecast.tolist() == [f.weather is not None for f in flights]
+
+
+def test_the_variants_share_their_conditional_and_cancellation_models(
+    default_model: Model, flights: list[Flight]
+) -> None:
+    """The weather variant's primary model is the mean of two members; the plain variant has a
+    model of its own; the longer thresholds and the cancellation are the same models in both
+    (the same log-odds on the same rows)."""
+    variants = {v.name: v for v in default_model.manifest.behaviour.variants}
+    assert list(variants) == [WEATHER_VARIANT, PLAIN_VARIANT]
+    primary = str(default_model.thresholds[0])
+    assert len(_spec(variants[WEATHER_VARIANT], primary).columns) == 2
+    assert len(_spec(variants[PLAIN_VARIANT], primary).columns) == 1
+    x = _features(default_model, flights)
+    out = _graph_outputs(default_model, {WEATHER_VARIANT: x, PLAIN_VARIANT: x})
+    weather, plain = out[WEATHER_VARIANT], out[PLAIN_VARIANT]
+    keys = [m.key for m in variants[WEATHER_VARIANT].models]
+    assert keys == [m.key for m in variants[PLAIN_VARIANT].models]
+    for key in keys[1:]:
+        w, p = _spec(variants[WEATHER_VARIANT], key), _spec(variants[PLAIN_VARIANT], key)
+        assert len(w.columns) == len(p.columns) == 1, key
+        assert np.allclose(weather[:, w.columns], plain[:, p.columns], rtol=0, atol=1e-6), key
+        assert w.given == p.given, key
+    # The primary models differ: the plain one reads no weather, the weather one does.
+    forecast = _forecast_rows(x)
+    w_primary = weather[:, list(_spec(variants[WEATHER_VARIANT], primary).columns)]
+    p_primary = plain[:, list(_spec(variants[PLAIN_VARIANT], primary).columns)]
+    assert not np.allclose(w_primary[forecast].mean(axis=1), p_primary[forecast, 0])
 
 
 # -- factors -------------------------------------------------------------------------------------
@@ -328,32 +467,81 @@ def test_contributions_add_up_to_the_answering_model_log_odds(
     default_model: Model, flights: list[Flight], answers: list[Prediction]
 ) -> None:
     x = _features(default_model, flights)
-    log_odds, contributions = _graph_scores(default_model, x)
+    forecast = _forecast_rows(x)
+    rows = {WEATHER_VARIANT: np.flatnonzero(forecast), PLAIN_VARIANT: np.flatnonzero(~forecast)}
+    assert all(r.size for r in rows.values())  # both variants answer some of these flights
+    outputs = _graph_outputs(default_model, {n: x[r] for n, r in rows.items()})
     behaviour = default_model.manifest.behaviour
-    assert behaviour.explanation.groups == GROUP_NAMES
-    bias = behaviour.explanation.bias
-    # Float32 sums in the graph: the two paths agree to float32 rounding over all the trees.
-    assert np.max(np.abs(contributions.sum(axis=1) + bias - log_odds)) < 2e-4
-    # That log-odds, calibrated, is the probability answered.
-    primary = next(m for m in behaviour.models if m.key == str(behaviour.thresholds[0]))
-    p = calibrate(primary.calibration, 1.0 / (1.0 + np.exp(-log_odds)))
-    assert np.allclose(p, [a.probability for a in answers], rtol=1e-12, atol=1e-15)
-    # And the factors are those contributions: the strongest groups the flight has a value for.
-    strength = np.abs(contributions)
-    strength[np.isnan(x[:, GROUP_KEY_FEATURE])] = -1.0
-    for i, a in enumerate(answers):
-        order = np.argsort(-strength[i], kind="stable")
-        expected = [int(g) for g in order[:3] if strength[i, g] > 0]
-        assert [f.group for f in a.factors] == [GROUP_NAMES[g] for g in expected], i
-        for f in a.factors:
-            assert f.weight == pytest.approx(contributions[i, GROUP_NAMES.index(f.group)], rel=1e-6)
+    primary_key = str(behaviour.thresholds[0])
+    for variant in behaviour.variants:
+        at = rows[variant.name]
+        out = outputs[variant.name].astype(np.float64)
+        explanation = variant.explanation
+        assert explanation.groups == GROUP_NAMES
+        first = explanation.first_column
+        contributions = out[:, first : first + len(GROUP_NAMES)]
+        primary = _spec(variant, primary_key)
+        members = out[:, list(primary.columns)]
+        # Float32 sums in the graph: the two paths agree to float32 rounding over all the
+        # trees; the contributions add up to the members' mean log-odds.
+        gap = np.abs(contributions.sum(axis=1) + explanation.bias - members.mean(axis=1))
+        assert np.max(gap) < 2e-4, variant.name
+        # Those log-odds, each member's probability averaged and calibrated, are the
+        # probability answered.
+        p = calibrate(primary.calibration, _sigmoid(members).mean(axis=1))
+        answered = [answers[i].probability for i in at]
+        assert np.allclose(p, answered, rtol=1e-12, atol=1e-15), variant.name
+        # And the factors are those contributions: the strongest groups the flight has a
+        # value for.
+        strength = np.abs(contributions)
+        strength[np.isnan(x[at][:, GROUP_KEY_FEATURE])] = -1.0
+        for row, i in enumerate(at.tolist()):
+            a = answers[i]
+            order = np.argsort(-strength[row], kind="stable")
+            expected = [int(g) for g in order[:3] if strength[row, g] > 0]
+            assert [f.group for f in a.factors] == [GROUP_NAMES[g] for g in expected], i
+            for f in a.factors:
+                weight = contributions[row, GROUP_NAMES.index(f.group)]
+                assert f.weight == pytest.approx(weight, rel=1e-6)
+
+
+def test_the_chain_multiplies_each_variant_calibrated_models(
+    default_model: Model, flights: list[Flight], answers: list[Prediction]
+) -> None:
+    """P(>= T_k) = P(>= T_k-1) x calibrated P(>= T_k | >= T_k-1), each model's probability the
+    mean of its members', from the graph of the variant that answers the flight."""
+    x = _features(default_model, flights)
+    forecast = _forecast_rows(x)
+    rows = {WEATHER_VARIANT: np.flatnonzero(forecast), PLAIN_VARIANT: np.flatnonzero(~forecast)}
+    outputs = _graph_outputs(default_model, {n: x[r] for n, r in rows.items()})
+    for variant in default_model.manifest.behaviour.variants:
+        out = outputs[variant.name]
+        chained = np.ones(out.shape[0])
+        for threshold in default_model.thresholds:
+            spec = _spec(variant, str(threshold))
+            p = calibrate(spec.calibration, _sigmoid(out[:, list(spec.columns)]).mean(axis=1))
+            chained = chained * p
+            answered = [answers[i].probabilities[threshold] for i in rows[variant.name]]
+            assert np.allclose(chained, answered, rtol=1e-12, atol=1e-15), (variant.name, threshold)
+        if not default_model.has_cancellation:
+            continue
+        spec = _spec(variant, CANCELLATION)
+        p = calibrate(spec.calibration, _sigmoid(out[:, list(spec.columns)]).mean(axis=1))
+        answered_cancellation = [answers[i].cancellation for i in rows[variant.name]]
+        assert np.allclose(p, answered_cancellation, rtol=1e-12, atol=1e-15), variant.name
 
 
 def test_cancellation_is_its_own_model(default_model: Model, answers: list[Prediction]) -> None:
     behaviour = default_model.manifest.behaviour
-    keys = [m.key for m in behaviour.models]
-    assert keys[: len(behaviour.thresholds)] == [str(t) for t in behaviour.thresholds]
-    if CANCELLATION not in keys:
+    with_cancellation = set()
+    for variant in behaviour.variants:
+        keys = [m.key for m in variant.models]
+        assert keys[: len(behaviour.thresholds)] == [str(t) for t in behaviour.thresholds]
+        assert keys[len(behaviour.thresholds) :] in ([], [CANCELLATION]), variant.name
+        with_cancellation.add(CANCELLATION in keys)
+    assert len(with_cancellation) == 1  # both variants or neither
+    assert default_model.has_cancellation == with_cancellation.pop()
+    if not default_model.has_cancellation:
         pytest.skip("the default model has no cancellation part")
     values = [a.cancellation for a in answers if a.cancellation is not None]
     assert len(values) == len(answers)

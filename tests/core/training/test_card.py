@@ -17,12 +17,15 @@ from flightontime_core.bundle import (
     CANCELLATION,
     EVALUATION_FILE,
     GRAPH_FILE,
+    PLAIN_VARIANT,
     TABLES_FILE,
+    WEATHER_VARIANT,
     Behaviour,
     Calibration,
     ExplanationSpec,
     Manifest,
     ModelSpec,
+    Variant,
     write_bundle,
 )
 from flightontime_core.errors import BundleError
@@ -63,28 +66,89 @@ def _summary(auc: float, at: dict[str, float] | None) -> dict[str, Any]:
     }
 
 
+def _models(name: str, calibrated_30: Calibration) -> tuple[ModelSpec, ...]:
+    """A variant's chain (15 then 30 minutes) and its cancellation model."""
+    members = 2 if name == WEATHER_VARIANT else 1
+    return (
+        ModelSpec(
+            key="15",
+            columns=tuple(range(members)),
+            label="departure delay >= 15 minutes",
+        ),
+        ModelSpec(
+            key="30",
+            columns=(members,),
+            given=15,
+            label="departure delay >= 30 minutes, among flights with departure delay >= 15",
+            calibration=calibrated_30,
+        ),
+        ModelSpec(key=CANCELLATION, columns=(members + 1,), label="flight cancelled"),
+    )
+
+
+def _variant(name: str, calibrated_30: Calibration, bias: float) -> Variant:
+    models = _models(name, calibrated_30)
+    return Variant(
+        name=name,
+        graph_input=f"features_{name}",
+        graph_output=f"scores_{name}",
+        models=models,
+        explanation=ExplanationSpec(
+            first_column=sum(len(m.columns) for m in models), groups=GROUP_NAMES, bias=bias
+        ),
+    )
+
+
 def make_manifest(*, weather: bool = True, version: str = "m-0123456789abcdef") -> Manifest:
     """A manifest shaped as the training pipeline writes it, with distinctive numbers."""
+    plain = _variant(
+        PLAIN_VARIANT, Calibration(method="isotonic", x=(0.0, 1.0), y=(0.1, 0.9)), -1.3
+    )
+    variants = (plain,)
+    if weather:
+        variants = (
+            _variant(WEATHER_VARIANT, Calibration(method="platt", a=0.9, b=0.1), -1.2),
+            plain,
+        )
     behaviour = Behaviour(
         feature_names=FEATURE_NAMES,
         feature_definition=FEATURE_DEFINITION,
-        graph_input="features",
         weather_fields=WEATHER_FIELDS if weather else (),
         thresholds=(15, 30),
         decision_threshold=0.3141,
-        models=(
-            ModelSpec(key="15", output="p_15", label="departure delay >= 15 minutes"),
-            ModelSpec(
-                key="30",
-                output="p_30",
-                given=15,
-                label="departure delay >= 30 minutes, among flights with departure delay >= 15",
-                calibration=Calibration(method="platt", a=0.9, b=0.1),
-            ),
-            ModelSpec(key=CANCELLATION, output="p_cancelled", label="flight cancelled"),
-        ),
-        explanation=ExplanationSpec(output="contributions", groups=GROUP_NAMES, bias=-1.2),
+        variants=variants,
     )
+    iterations: dict[str, list[int]] = {"plain:15": [111], "30": [123], CANCELLATION: [77]}
+    if weather:
+        iterations = {"weather:15": [321, 320], **iterations}
+    calibration = {
+        "plain:15": {
+            "decision": "none",
+            "reason": "the plain model needed none",
+            "ece_validation_raw": 0.0199,
+        },
+        "plain:30": {
+            "decision": "isotonic",
+            "reason": "isotonic improved the plain shape",
+            "ece_validation_raw": 0.0311,
+        },
+        "plain:cancelled": {"decision": "none", "reason": "validation window too small"},
+    }
+    if weather:
+        calibration = {
+            "weather:15": {
+                "decision": "none",
+                "reason": "no calibrator improved the shape",
+                "ece_validation_raw": 0.0177,
+            },
+            "weather:30": {
+                "decision": "platt",
+                "reason": "platt improved the shape on both halves",
+                "ece_validation_raw": 0.0288,
+            },
+            "weather:cancelled": {"decision": "none", "reason": "validation window too small"},
+            **calibration,
+        }
     at = {"threshold": 0.3141, "precision": 0.45678, "recall": 0.56789, "f1": 0.50123}
     cases = ("with_weather", "without_weather") if weather else ("without_weather",)
     model = {"with_weather": None, "without_weather": None}
@@ -142,20 +206,8 @@ def make_manifest(*, weather: bool = True, version: str = "m-0123456789abcdef") 
         training={
             "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
             "weather_hidden_share": 0.3 if weather else None,
-            "iterations": {"15": 321, "30": 123, CANCELLATION: 77},
-            "calibration": {
-                "15": {
-                    "decision": "none",
-                    "reason": "no calibrator improved the shape",
-                    "ece_validation_raw": 0.0177,
-                },
-                "30": {
-                    "decision": "platt",
-                    "reason": "platt improved the shape on both halves",
-                    "ece_validation_raw": 0.0288,
-                },
-                CANCELLATION: {"decision": "none", "reason": "validation window too small"},
-            },
+            "iterations": iterations,
+            "calibration": calibration,
             "retrained_on_all_rows": False,
             "metrics_from": "this bundle's own models on the test window",
         },
@@ -259,13 +311,40 @@ def test_markdown_names_the_version_and_the_manifest_numbers() -> None:
         "0.6012",
         "0.0177",
         "0.0288",
+        "0.0199",
+        "0.0311",
     ):
         assert number in text, number
     assert "0.71230" not in text  # four decimals, not the stored precision
-    # The chain, the split, the calibration decisions with their reasons.
-    assert "| 30 min | departure delay >= 30 minutes, among flights" in text
+    # The chain of each variant with its members and trees, the split, the calibration
+    # decisions of each variant with their reasons.
+    for row in (
+        "| weather | 15 min | departure delay >= 15 minutes | — | 2 | none | 321 + 320 |",
+        "| weather | 30 min | departure delay >= 30 minutes, among flights with departure delay"
+        " >= 15 | 15 min | 1 | platt | 123 |",
+        "| weather | cancellation | flight cancelled | — | 1 | none | 77 |",
+        "| plain | 15 min | departure delay >= 15 minutes | — | 1 | none | 111 |",
+        "| plain | 30 min | departure delay >= 30 minutes, among flights with departure delay"
+        " >= 15 | 15 min | 1 | isotonic | 123 |",
+        "| plain | cancellation | flight cancelled | — | 1 | none | 77 |",
+    ):
+        assert f"\n{row}\n" in text, row
+    header = "| variant | model | answers | conditional on | members | calibration | trees |"
+    assert text.index(header) < text.index("| weather | 15 min") < text.index("| plain | 15 min")
     assert "| train | 2013-01-01 → 2013-08-31 | 9001 | 8800 | 201 |" in text
-    assert "**platt** — platt improved the shape on both halves" in text
+    for line in (
+        "- weather, 15 min: **none** — no calibrator improved the shape (validation ECE before"
+        " calibration 0.0177).",
+        "- weather, 30 min: **platt** — platt improved the shape on both halves (validation ECE"
+        " before calibration 0.0288).",
+        "- weather, cancellation: **none** — validation window too small.",
+        "- plain, 15 min: **none** — the plain model needed none (validation ECE before"
+        " calibration 0.0199).",
+        "- plain, 30 min: **isotonic** — isotonic improved the plain shape (validation ECE before"
+        " calibration 0.0311).",
+        "- plain, cancellation: **none** — validation window too small.",
+    ):
+        assert f"\n{line}\n" in text, line
     assert "`load_model` + `predict_many`" in text
     assert "Retrained on all rows" not in text
     assert "HistGradientBoosting" in text
@@ -291,6 +370,11 @@ def test_without_weather() -> None:
     text = files[CARD_FILE].decode("utf-8")
     assert "trained without weather" in text
     assert "model, weather given" not in text
+    # Only the plain variant, in the model table and the calibration lines.
+    assert "| plain | 15 min | departure delay >= 15 minutes | — | 1 | none | 111 |" in text
+    assert "- plain, 30 min: **isotonic**" in text
+    assert "| weather |" not in text
+    assert "- weather, " not in text
 
 
 def test_pngs_are_valid_and_deterministic() -> None:

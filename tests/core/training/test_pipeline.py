@@ -15,6 +15,9 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("sklearn")
+pytest.importorskip("skl2onnx")
+
+import onnx
 
 from flightontime_core import PredictionService, Weather, load_model
 from flightontime_core.__about__ import __version__
@@ -27,16 +30,18 @@ from flightontime_core.bundle import (
     Bundle,
     sha256_bytes,
 )
+from flightontime_core.features import FlightColumns, build_features
 from flightontime_core.flights import WEATHER_FIELDS, Flight
-from flightontime_core.training import metrics
+from flightontime_core.training import export, metrics
 from flightontime_core.training.evaluate import flights_of, predicted
+from flightontime_core.training.fit import WEATHER_COLUMNS, without_weather
 from flightontime_core.training.pipeline import (
     TrainConfig,
     _install,
     train_bundle,
 )
 from flightontime_core.training.sources.table import LoadResult
-from flightontime_core.training.split import delay_label, temporal_split
+from flightontime_core.training.split import delay_label, late_by, temporal_split
 
 CARD_FILES = {
     "model_card.md",
@@ -109,30 +114,99 @@ def test_manifest_describes_the_data_label_and_training(
     assert training["params"]["max_iter"] == 40
     assert training["window"] == manifest["split"]["train"]["window"]
     assert training["retrained_on_all_rows"] is False
-    assert set(training["iterations"]) == {"15", "30", "60", CANCELLATION}
-    assert all(1 <= n <= 40 for n in training["iterations"].values())
+    # Trees per model and member: the weather variant's primary model is the mean of two,
+    # the plain variant's its own, the longer thresholds and the cancellation shared.
+    iterations = training["iterations"]
+    assert list(iterations) == ["weather:15", "plain:15", "30", "60", CANCELLATION]
+    assert [len(members) for members in iterations.values()] == [2, 1, 1, 1, 1]
+    assert all(1 <= n <= 40 for members in iterations.values() for n in members)
+    assert set(training["variants"]) == {"weather", "plain", "shared"}
+    assert all(training["variants"].values())
     behaviour = manifest["behaviour"]
     assert behaviour["thresholds"] == [15, 30, 60]
     assert behaviour["weather_fields"] == list(WEATHER_FIELDS)
-    assert [(m["key"], m["given"]) for m in behaviour["models"]] == [
-        ("15", None),
-        ("30", 15),
-        ("60", 30),
-        (CANCELLATION, None),
-    ]
+    assert [v["name"] for v in behaviour["variants"]] == ["weather", "plain"]
+    for variant in behaviour["variants"]:
+        name = variant["name"]
+        assert (variant["graph_input"], variant["graph_output"]) == (
+            f"features_{name}",
+            f"scores_{name}",
+        )
+        assert [(m["key"], m["given"]) for m in variant["models"]] == [
+            ("15", None),
+            ("30", 15),
+            ("60", 30),
+            (CANCELLATION, None),
+        ], name
+        # One log-odds column per member, in model order, then the contributions.
+        columns = [m["columns"] for m in variant["models"]]
+        members = [len(iterations[f"{name}:15"]), 1, 1, 1]
+        assert [len(c) for c in columns] == members, name
+        assert [c for cs in columns for c in cs] == list(range(sum(members))), name
+        assert variant["explanation"]["first_column"] == sum(members), name
     assert training["decision_threshold"]["threshold"] == behaviour["decision_threshold"]
     assert 0.0 < behaviour["decision_threshold"] < 1.0
 
 
 def test_calibration_decisions_are_recorded_and_applied(manifest: dict[str, Any]) -> None:
     calibration = manifest["training"]["calibration"]
-    for spec in manifest["behaviour"]["models"]:
-        report = calibration[spec["key"]]
-        assert report["decision"] in ("none", "platt", "isotonic")
-        assert report["decision"] == spec["calibration"]["method"], spec["key"]
-        assert report["reason"]
-        assert set(report["held_out_ece_relevelled"]) == {"none", "platt", "isotonic"}
-        assert all(len(v) == 2 for v in report["held_out_ece"].values())
+    expected = []
+    for variant in manifest["behaviour"]["variants"]:
+        for spec in variant["models"]:
+            name = f"{variant['name']}:{spec['key']}"
+            expected.append(name)
+            report = calibration[name]
+            assert report["decision"] in ("none", "platt", "isotonic")
+            assert report["decision"] == spec["calibration"]["method"], name
+            assert report["reason"]
+            assert set(report["held_out_ece_relevelled"]) == {"none", "platt", "isotonic"}
+            assert all(len(v) == 2 for v in report["held_out_ece"].values())
+    assert list(calibration) == expected  # one report per variant and model, nothing else
+
+
+def test_calibration_is_chosen_on_the_graph_own_validation_answers(
+    small_bundle_dir: Path, manifest: dict[str, Any], ordered: pd.DataFrame
+) -> None:
+    """Each variant's calibrators were fitted on what its graph output answers for the
+    validation window (the weather variant with the flights' weather, the plain one with the
+    same flights without it): the reports' raw numbers are those of the installed graph."""
+    bundle = Bundle.read(small_bundle_dir)
+    split = temporal_split(ordered["scheduled_departure"].to_numpy())
+    validation = ordered.loc[split.validation]
+    x = build_features(FlightColumns.from_frame(validation), bundle.tables)
+    cancelled = validation["cancelled"].to_numpy(dtype=bool)
+    delay = validation["dep_delay_min"].where(~validation["cancelled"]).to_numpy(np.float64)
+    layouts = {
+        v.name: export.VariantLayout(
+            v.graph_input, v.graph_output, {m.key: m.columns for m in v.models}, v.explanation
+        )
+        for v in bundle.behaviour.variants
+    }
+    raw = export.graph_probabilities(
+        bundle.graph, layouts, {"weather": x, "plain": without_weather(x)}
+    )
+    reports = manifest["training"]["calibration"]
+    for variant in bundle.behaviour.variants:
+        previous: int | None = None
+        for threshold in bundle.behaviour.thresholds:
+            y = delay_label(delay, threshold)
+            keep = ~np.isnan(y) & late_by(delay, previous)
+            p = raw[variant.name][str(threshold)][keep]
+            report = reports[f"{variant.name}:{threshold}"]
+            assert report["mean_predicted_validation"] == pytest.approx(np.mean(p), abs=1e-9)
+            assert report["ece_validation_raw"] == pytest.approx(metrics.ece(y[keep], p), abs=1e-9)
+            previous = threshold
+        p = raw[variant.name][CANCELLATION]
+        report = reports[f"{variant.name}:{CANCELLATION}"]
+        assert report["mean_predicted_validation"] == pytest.approx(np.mean(p), abs=1e-9)
+        assert report["ece_validation_raw"] == pytest.approx(
+            metrics.ece(cancelled.astype(np.float64), p), abs=1e-9
+        )
+    # The two variants answer differently: two sets of calibrators, not one copied.
+    assert (
+        reports["weather:15"]["mean_predicted_validation"]
+        != (reports["plain:15"]["mean_predicted_validation"])
+    )
 
 
 def test_metrics_with_and_without_weather_and_the_baseline(manifest: dict[str, Any]) -> None:
@@ -266,14 +340,48 @@ def test_a_source_without_weather_or_cancellations(
     )
     plain_bundle = tmp_path / "model"
     config = TrainConfig(thresholds=(0, 30), params={"max_iter": 10}, baseline=False, card=False)
-    train_bundle(load, plain_bundle, config)
+    stages: list[str] = []
+    train_bundle(load, plain_bundle, config, stages.append)
+    # Fewer stages than the upper bound of a run with weather and cancellations.
+    assert stages == [
+        "feature tables",
+        "features",
+        "model 0 min, without weather",
+        "model 30 min",
+        "export",
+        "calibration",
+        "evaluation",
+        "self-test and card",
+    ]
+    assert len(stages) <= config.stages()
     manifest = json.loads((plain_bundle / MANIFEST_FILE).read_text())
     assert manifest["cancellation"] == {
         "available": False,
         "reason": "the source has no cancelled flights",
     }
     assert manifest["behaviour"]["weather_fields"] == []
-    assert [m["key"] for m in manifest["behaviour"]["models"]] == ["0", "30"]
+    # One variant, the plain one: no weather variant without weather.
+    (variant,) = manifest["behaviour"]["variants"]
+    assert variant["name"] == "plain"
+    assert [(m["key"], m["columns"]) for m in variant["models"]] == [("0", [0]), ("30", [1])]
+    assert list(manifest["training"]["iterations"]) == ["plain:0", "30"]
+    assert list(manifest["training"]["calibration"]) == ["plain:0", "plain:30"]
+    assert manifest["training"]["weather_hidden_share"] is None
+    # No model of the graph reads a weather column: they were fitted without them.
+    graph = onnx.load_from_string((plain_bundle / GRAPH_FILE).read_bytes())
+    assert [i.name for i in graph.graph.input] == ["features_plain"]
+    assert [o.name for o in graph.graph.output] == ["scores_plain"]
+    (node,) = graph.graph.node
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    splits = {
+        feature
+        for feature, mode in zip(
+            attributes["nodes_featureids"], attributes["nodes_modes"], strict=True
+        )
+        if mode != b"LEAF"
+    }
+    assert splits
+    assert not splits & set(WEATHER_COLUMNS)
     assert manifest["metrics"]["model"]["with_weather"] is None
     assert set(manifest["metrics"]["model"]["without_weather"]) == {"0", "30"}
     assert "baseline" not in manifest["metrics"]
@@ -385,8 +493,52 @@ def test_train_config_defaults_and_stages() -> None:
     assert config.baseline
     assert config.card
     assert TrainConfig(thresholds=("0", 45.0)).thresholds == (0, 45)  # type: ignore[arg-type]
-    assert config.stages() == 2 + 3 + 1 + 5
-    assert TrainConfig(retrain_all=True).stages() == 2 * (2 + 3 + 1) + 5
+    # Tables and features, the primary model with and without weather, the longer thresholds,
+    # the cancellation; then export, calibration, evaluation, baseline, self-test and card.
+    per_fit = 2 + 2 + 2 + 1
+    assert config.stages() == per_fit + 5
+    assert TrainConfig(baseline=False).stages() == per_fit + 4
+    assert TrainConfig(thresholds=(15,)).stages() == (2 + 2 + 0 + 1) + 5
+    # Retraining on all rows: its announcement and a second fit.
+    assert TrainConfig(retrain_all=True).stages() == per_fit + 5 + 1 + per_fit
+
+
+def test_a_run_with_weather_and_cancellations_reports_every_stage_counted(
+    small_flights: LoadResult, tmp_path: Path
+) -> None:
+    """stages() is exact for a source with weather and cancelled flights, retrained on all
+    rows; the retrained bundle keeps both variants and verifies."""
+    df = small_flights.flights
+    january = df.loc[df["scheduled_departure"].dt.month == 1].reset_index(drop=True)
+    load = dataclasses.replace(small_flights, flights=january, rows_read=len(january))
+    config = TrainConfig(params={"max_iter": 3}, retrain_all=True, card=False)
+    stages: list[str] = []
+    train_bundle(load, tmp_path / "model", config, stages.append)
+    fit = [
+        "feature tables",
+        "features",
+        "model 15 min, with weather",
+        "model 15 min, without weather",
+        "model 30 min",
+        "model 60 min",
+        "model cancelled",
+    ]
+    assert stages == [
+        *fit,
+        "export",
+        "calibration",
+        "evaluation",
+        "baseline",
+        "retrain on all rows",
+        *fit,
+        "self-test and card",
+    ]
+    assert len(stages) == config.stages()
+    model = load_model(tmp_path / "model")
+    assert model.manifest.training["retrained_on_all_rows"] is True
+    assert [v.name for v in model.manifest.behaviour.variants] == ["weather", "plain"]
+    assert model.has_cancellation
+    assert model.self_test() == []
 
 
 def test_an_empty_source_is_refused(small_flights: LoadResult, tmp_path: Path) -> None:
