@@ -49,7 +49,7 @@ services:
 def test_compose_checks(tmp_path: Path) -> None:
     if not CHECKOV.is_file():
         pytest.skip("checkov is not installed: `make tools`")
-    compose = tmp_path / "docker-compose.yml"
+    compose = tmp_path / "compose.yml"
     compose.write_text(BAD, encoding="utf-8")
     result = subprocess.run(
         [

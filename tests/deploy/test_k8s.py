@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flightontime.config import Settings
+from flightontime_server.settings import Settings, SettingsError, variable
 
 from .conftest import K8S, OVERLAYS, ROOT
 from .k8s_schema import validate_documents, validate_object
@@ -150,11 +150,59 @@ def test_probes_and_graceful_termination(render: Any, overlay: str) -> None:
         grace = dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert grace > pause + drain + 5, (grace, pause, drain)
         assert env(dep)["FLIGHTONTIME_HOST"] == "0.0.0.0"
+        # Each worker loads the model itself and /ready answers for one worker: with several,
+        # one success is not yet the pod's readiness.
+        ours = {k: v for k, v in env(dep).items() if k.startswith("FLIGHTONTIME_")}
+        if Settings.from_environ(ours).worker_count > 1:
+            assert c["readinessProbe"].get("successThreshold", 1) >= 2
+
+
+def package_version() -> str:
+    about = ROOT / "packages" / "core" / "src" / "flightontime_core" / "__about__.py"
+    found = re.search(r'^__version__ = "([^"]+)"', about.read_text(encoding="utf-8"), re.M)
+    assert found, about
+    return found.group(1)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_settings_are_the_servers(render: Any, overlay: str) -> None:
+    """Every FLIGHTONTIME_* variable is one the server reads, with a value it accepts; the
+    workers' onnxruntime threads fit the CPU limit."""
+    known = {variable(name) for name in Settings.__struct_fields__}
+    for dep in of_kind(render(overlay), "Deployment"):
+        variables = env(dep)
+        ours = {k: v for k, v in variables.items() if k.startswith("FLIGHTONTIME_")}
+        unknown = sorted(set(ours) - known)
+        assert not unknown, f"variables the server does not read: {unknown}"
+        assert all(isinstance(v, str) for v in ours.values()), ours
+        try:
+            settings = Settings.from_environ(ours)
+        except SettingsError as exc:
+            pytest.fail(f"{dep['metadata']['name']}: {exc}")
+        assert settings.port == 8000
+        assert settings.metrics_dir is not None
+        assert settings.metrics_dir.startswith("/tmp/")  # the only writable path
+        assert settings.insecure_no_auth is False
+        assert settings.bench_endpoints is False
+        limit = to_cores(container(dep)["resources"]["limits"]["cpu"])
+        assert settings.worker_count * settings.threads <= limit, (
+            settings.worker_count,
+            settings.threads,
+            limit,
+        )
+
+
+def test_base_image_is_the_packages_version() -> None:
+    """The base's tag is the version docker-bake.hcl builds (`make image`)."""
+    doc = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
+    (image,) = doc["images"]
+    assert image["name"] == "flightontime"  # the bake target `server`'s image
+    assert image["newTag"] == package_version()
 
 
 def compose_service() -> Obj | None:
-    """The API service of docker-compose.yml (the one built from this repository)."""
-    path = ROOT / "docker-compose.yml"
+    """The API service of docker/compose.yml (the one built from this repository)."""
+    path = ROOT / "docker" / "compose.yml"
     if not path.is_file():
         return None
     services = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("services", {})
@@ -305,7 +353,9 @@ def test_a_release_edits_only_the_production_overlay(tmp_path: Path) -> None:
     kustomization = tree / "overlays" / "production" / "kustomization.yaml"
     text = kustomization.read_text(encoding="utf-8")
     green = text.index("name: flightontime-green")
-    text = text[:green] + text[green:].replace("flightontime:0.1.0", "flightontime:9.9.9", 1)
+    blue_tag = re.findall(r"value: flightontime:(\S+)", text[:green])[-1]
+    green_tag = re.findall(r"value: flightontime:(\S+)", text[green:])[0]
+    text = text[:green] + text[green:].replace(f"flightontime:{green_tag}", "flightontime:9.9.9", 1)
     text = text.replace(
         "path: /spec/selector/slot\n        value: blue",
         "path: /spec/selector/slot\n        value: green",
@@ -321,7 +371,7 @@ def test_a_release_edits_only_the_production_overlay(tmp_path: Path) -> None:
     objs = [d for d in yaml.safe_load_all(out) if d]
     images = {d["metadata"]["name"]: container(d)["image"] for d in of_kind(objs, "Deployment")}
     assert images["flightontime-green"].endswith("/flightontime:9.9.9")
-    assert images["flightontime-blue"].endswith("/flightontime:0.1.0")
+    assert images["flightontime-blue"].endswith(f"/flightontime:{blue_tag}")
     selectors = {
         s["metadata"]["name"]: s["spec"]["selector"]["slot"] for s in of_kind(objs, "Service")
     }
