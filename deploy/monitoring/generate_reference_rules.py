@@ -1,47 +1,75 @@
 #!/usr/bin/env python3
 """Write the drift reference recording rules from a model bundle's manifest.
 
-    python3 deploy/monitoring/generate_reference_rules.py models/default/manifest.json \
+    .venv/bin/python deploy/monitoring/generate_reference_rules.py models/default/manifest.json \
         > deploy/monitoring/rules/flightontime-reference.yml
 
-(`make monitoring-reference` does exactly this.) The drift alerts compare live traffic with two
-constants recorded by the model card on its held-out test window:
+(`make monitoring-reference` does exactly this.) The manifest is read as the core reads it
+(`flightontime_core.bundle.Manifest`, bundle format 3), so a manifest the server would refuse is
+refused here too. The drift alerts compare live traffic with two constants the model card
+recorded on its held-out test window (`metrics.model.<inputs>.<primary threshold>`):
 
 - flightontime:reference_positive_rate: the share of test-window flights delayed by at least the
   primary threshold (`observed_rate`). The model is calibrated, so the mean predicted probability
   should stay near it.
 - flightontime:reference_atrasado_share: the share of flights the model answers "Atrasado" for
-  (probability >= decision threshold): recall x delay rate / precision at that threshold, from the
-  evaluation without weather (the contract's request carries no forecast; `--inputs with_weather`
-  for traffic that does).
+  (probability >= `behaviour.decision_threshold`): recall x delay rate / precision at that
+  threshold (`at_decision_threshold`). From the evaluation without weather by default (requests
+  without `clima` are answered by the bundle's plain variant); `--inputs with_weather` for
+  traffic that sends a forecast.
 
-Standard library only, so it runs anywhere Prometheus' configuration is prepared.
+Needs flightontime-core (the project's .venv, or the serving image); nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from flightontime_core.bundle import BUNDLE_FORMAT, Manifest
+
 NAME_POSITIVE_RATE = "flightontime:reference_positive_rate"
 NAME_ATRASADO_SHARE = "flightontime:reference_atrasado_share"
+INPUTS = ("without_weather", "with_weather")
 
 
-def model_card_block(manifest: dict[str, Any], inputs: str) -> tuple[dict[str, Any], str]:
-    """The model's test-window metrics at the primary threshold, for the given inputs."""
-    metrics = manifest["metrics"]
-    primary = str(metrics.get("primary_threshold", manifest["thresholds"][0]))
+def read(path: Path) -> Manifest:
+    """The manifest at `path`, decoded into the core's Manifest (exits with the reason)."""
+    raw = path.read_bytes()
+    head = msgspec.json.decode(raw, type=dict[str, Any])
+    if head.get("format") != BUNDLE_FORMAT:
+        raise SystemExit(
+            f"{path}: bundle format {head.get('format')!r}; this reads format {BUNDLE_FORMAT}"
+        )
     try:
-        block = metrics["model"][inputs][primary]
-    except KeyError:
-        raise SystemExit(f"manifest has no metrics/model/{inputs}/{primary}") from None
-    return block, f"metrics/model/{inputs}/{primary}"
+        return msgspec.json.decode(raw, type=Manifest)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"{path}: not a bundle manifest: {exc}") from None
 
 
-def render(manifest: dict[str, Any], source: str, inputs: str) -> str:
+def model_card_block(manifest: Manifest, inputs: str) -> tuple[dict[str, Any], str]:
+    """The model's test-window metrics at the primary threshold, for the given inputs."""
+    metrics = manifest.metrics
+    primary = str(metrics.get("primary_threshold", manifest.behaviour.thresholds[0]))
+    try:
+        block: dict[str, Any] = metrics["model"][inputs][primary]
+    except (KeyError, TypeError):
+        raise SystemExit(f"manifest has no metrics.model.{inputs}.{primary}") from None
+    return block, f"metrics.model.{inputs}.{primary}"
+
+
+def test_window(manifest: Manifest) -> list[str]:
+    """The test window's first and last day (the split's, else the metrics' copy)."""
+    window = (manifest.split.get("test") or {}).get("window") or manifest.metrics.get("test_window")
+    return [str(day) for day in window] if window else ["?", "?"]
+
+
+def render(manifest: Manifest, source: str, inputs: str) -> str:
+    """The reference rules file for `manifest` (read from `source`)."""
     block, where = model_card_block(manifest, inputs)
     positive_rate = float(block["observed_rate"])
     at = block.get("at_decision_threshold") or {}
@@ -50,12 +78,12 @@ def render(manifest: dict[str, Any], source: str, inputs: str) -> str:
         share = float(recall) * positive_rate / float(precision)
         share_note = (
             f"recall {recall} x delay rate / precision {precision} at the decision threshold "
-            f"{at.get('threshold', manifest.get('decision_threshold'))}"
+            f"{at.get('threshold', manifest.behaviour.decision_threshold)}"
         )
     else:
         share, share_note = positive_rate, "no precision/recall in the manifest: the delay rate"
-    version = str(manifest.get("model_version", "unknown"))
-    window = manifest["metrics"].get("test_window", ["?", "?"])
+    version = manifest.model_version
+    window = test_window(manifest)
     return f"""# GENERATED by deploy/monitoring/generate_reference_rules.py from {source}
 # (model {version}, test window {window[0]}..{window[-1]}, {where}).
 # Regenerate with `make monitoring-reference` after shipping a new model.
@@ -77,17 +105,18 @@ groups:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the rules for the manifest named on the command line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("manifest", type=Path, help="manifest.json of the model bundle")
     parser.add_argument(
         "--inputs",
-        choices=("without_weather", "with_weather"),
+        choices=INPUTS,
         default="without_weather",
         help="which evaluation the traffic looks like: requests without a forecast (default, "
-        "the contract's request) or with one",
+        "the backend's request) or with one (`clima`)",
     )
     args = parser.parse_args(argv)
-    manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
+    manifest = read(args.manifest)
     sys.stdout.write(render(manifest, args.manifest.name, args.inputs))
     return 0
 

@@ -1,11 +1,14 @@
 """Fixtures for the operations suite (`make test-ops`; deselected by the default `make test`).
 
-Everything talks to 127.0.0.1 (or podman's own network) and cleans up after itself.
+The service is the second generation's server (flightontime_server, `flightontime serve` from
+the repository's .venv) over the committed models/default. Everything talks to 127.0.0.1 (or
+podman's own network) and cleans up after itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -21,13 +24,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "deploy" / "monitoring"
+DOCKER = ROOT / "docker"
+ABOUT = ROOT / "packages" / "core" / "src" / "flightontime_core" / "__about__.py"
 MODEL_DIR = Path(os.environ.get("FLIGHTONTIME_OPS_MODEL", str(ROOT / "models" / "default")))
+# Worker processes of the service under test: several, so its metrics are the multiprocess sum
+# a container answers with.
+WORKERS = 2
 BACKEND_REQUEST = {
     "companhia": "AA",
     "origem": "JFK",
     "destino": "LAX",
     "data_partida": "2013-11-10T14:30:00",
 }
+
+
+def package_version() -> str:
+    """The packages' one version (the images are tagged with it)."""
+    found = re.search(r'^__version__ = "([^"]+)"', ABOUT.read_text(encoding="utf-8"), re.M)
+    assert found, f"no __version__ in {ABOUT}"
+    return found.group(1)
 
 
 def free_port() -> int:
@@ -71,9 +86,13 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`flightontime serve` from the repo's .venv on a free loopback port, with a token."""
+    """`flightontime serve` from the repo's .venv on a free loopback port, with a token; two
+    workers, so the metrics are the multiprocess sum a container answers with."""
     if not (MODEL_DIR / "manifest.json").is_file():
-        pytest.fail(f"no model bundle at {MODEL_DIR}: run `make model`")
+        pytest.fail(
+            f"no model bundle at {MODEL_DIR} (models/default is committed; "
+            "FLIGHTONTIME_OPS_MODEL names another bundle directory)"
+        )
     exe = Path(sys.executable).with_name("flightontime")
     port = free_port()
     token = secrets.token_urlsafe(24)
@@ -81,9 +100,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     env = {
         **os.environ,
         "PREDICTION_API_TOKEN": token,
-        "FLIGHTONTIME_LOG_LEVEL": "warning",
+        # info: each worker logs "model ready" (readiness below counts them).
+        "FLIGHTONTIME_LOG_LEVEL": "info",
+        "FLIGHTONTIME_WORKERS": str(WORKERS),
     }
     env.pop("PREDICTION_API_TOKEN_FILE", None)
+    env.pop("FLIGHTONTIME_METRICS_DIR", None)  # the server makes (and removes) its own
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -108,9 +130,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         def ready() -> bool:
             if proc.poll() is not None:
                 pytest.fail(f"flightontime serve exited ({proc.returncode}):\n{log.read_text()}")
-            return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+            # Each worker loads the bundle itself and /ready speaks for the worker that took
+            # the connection: ready means every worker logged "model ready".
+            loaded = log.read_text(errors="replace").count('"message":"model ready"')
+            return loaded >= WORKERS and httpx.get(f"{url}/ready", timeout=2).status_code == 200
 
-        wait_until(ready, 90, "the service to become ready")
+        wait_until(ready, 90, f"the service's {WORKERS} workers to become ready")
         yield svc
     finally:
         proc.terminate()
