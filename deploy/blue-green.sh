@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Zero-downtime blue-green deployment of FlightOnTime with podman and an nginx proxy.
+# Zero-downtime blue-green deployment of FlightOnTime with podman and an nginx proxy. The slots
+# run the serving image flightontime:<version> (`make image`, docker-bake.hcl's `server` target:
+# `flightontime serve` with the default model inside, listening on 8000, HEALTHCHECK
+# `flightontime healthcheck`); the proxy image comes from deploy/bluegreen (`make proxy-image`).
 #
 #   deploy/blue-green.sh deploy <image>   start the idle slot with <image>, wait until ready,
 #                                         smoke-test /predict through the slot, switch the proxy
@@ -24,8 +27,11 @@
 #   BG_PROXY_IMAGE=flightontime-proxy:latest   built from deploy/bluegreen (make proxy-image)
 #   BG_STATE_DIR=/var/lib/flightontime-bluegreen   active slot + nginx upstream file
 #   BG_READY_TIMEOUT=90 BG_VERIFY_TIMEOUT=20 BG_DRAIN_TIMEOUT=60 BG_STOP_TIMEOUT=30 (seconds)
+#   BG_READY_STREAK=10          /ready answers 200 in a row (new connections) that make a slot ready
 #   BG_SLOT_ARGS="--memory 2g --cpus 2"   extra `podman run` arguments for the slots
-#   BG_SLOT_ENV="FLIGHTONTIME_WORKERS FLIGHTONTIME_LOG_LEVEL"   host variables passed through by name
+#   BG_SLOT_ENV="FLIGHTONTIME_WORKERS FLIGHTONTIME_THREADS FLIGHTONTIME_LOG_LEVEL"   host variables
+#                               passed through by name, when set (any of the server's FLIGHTONTIME_*
+#                               settings, packages/server/src/flightontime_server/settings.py)
 #   BG_SMOKE_BODY='{"companhia":...}'   the /predict request of the smoke test
 set -Eeuo pipefail
 umask 077
@@ -37,16 +43,17 @@ PORT=${BG_PORT:-8080}
 PROXY_IMAGE=${BG_PROXY_IMAGE:-flightontime-proxy:latest}
 STATE_DIR=${BG_STATE_DIR:-/var/lib/flightontime-bluegreen}
 READY_TIMEOUT=${BG_READY_TIMEOUT:-90}
+READY_STREAK=${BG_READY_STREAK:-10}
 VERIFY_TIMEOUT=${BG_VERIFY_TIMEOUT:-20}
 DRAIN_TIMEOUT=${BG_DRAIN_TIMEOUT:-60}
 STOP_TIMEOUT=${BG_STOP_TIMEOUT:-30}
 SLOT_ARGS=${BG_SLOT_ARGS:-}
-SLOT_ENV=${BG_SLOT_ENV:-FLIGHTONTIME_WORKERS FLIGHTONTIME_LOG_LEVEL}
+SLOT_ENV=${BG_SLOT_ENV:-FLIGHTONTIME_WORKERS FLIGHTONTIME_THREADS FLIGHTONTIME_LOG_LEVEL}
 SMOKE_BODY=${BG_SMOKE_BODY:-'{"companhia":"AA","origem":"JFK","destino":"LAX","data_partida":"2013-11-10T14:30:00"}'}
 NETWORK="$PREFIX-bg"
 PROXY="$PREFIX-proxy"
 APP_PORT=8000
-SECRET_TARGET=/etc/flightontime-api-token   # a file in the slot, owned by appuser (1001), 0400
+SECRET_TARGET=/etc/flightontime-api-token   # a file in the slot, owned by the image's appuser (1001), 0400
 
 # The engine, without the lock's file descriptor (conmon would otherwise keep the lock forever).
 eng() { "$ENGINE" "$@" 9>&-; }
@@ -159,8 +166,11 @@ has_healthcheck() {
     [[ -n $(eng inspect --format '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' "$1" 2>/dev/null) ]]
 }
 
+# Each of the server's worker processes loads the model itself, and /ready answers for the worker
+# that took the connection: one 200 can come while another worker still answers 503. So the slot
+# counts as ready after READY_STREAK answers 200 in a row, each on a new connection.
 wait_ready() {  # wait_ready CONTAINER: /ready answers 200 (and the image's HEALTHCHECK passes)
-    local name=$1 end=$((SECONDS + READY_TIMEOUT)) addr code hc=0
+    local name=$1 end=$((SECONDS + READY_TIMEOUT)) addr code hc=0 streak=0
     has_healthcheck "$name" && hc=1
     while :; do
         if ! running "$name"; then
@@ -170,8 +180,13 @@ wait_ready() {  # wait_ready CONTAINER: /ready answers 200 (and the image's HEAL
         fi
         if addr=$(slot_addr "$name"); then
             code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$addr/ready" || true)
-            if [[ $code == 200 ]] && { ((hc == 0)) || eng healthcheck run "$name" >/dev/null 2>&1; }; then
-                return 0
+            if [[ $code == 200 ]]; then
+                streak=$((streak + 1))
+                if ((streak >= READY_STREAK)) && { ((hc == 0)) || eng healthcheck run "$name" >/dev/null 2>&1; }; then
+                    return 0
+                fi
+            else
+                streak=0
             fi
         fi
         if ((SECONDS >= end)); then
@@ -179,7 +194,7 @@ wait_ready() {  # wait_ready CONTAINER: /ready answers 200 (and the image's HEAL
             FAIL_REASON="$name was not ready after ${READY_TIMEOUT}s (last /ready answer: ${code:-none})"
             return 1
         fi
-        sleep 0.5
+        if ((streak > 0)); then sleep 0.05; else sleep 0.5; fi
     done
 }
 

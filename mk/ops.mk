@@ -1,10 +1,12 @@
-# Operations: monitoring (Prometheus + Grafana) and blue-green deployment (deploy/).
+# Operations: monitoring (Prometheus + Grafana) and blue-green deployment (deploy/), over the
+# serving image flightontime:<version> (mk/container.mk's `image`) and the Compose files in docker/.
 .PHONY: ops-tools monitoring-check monitoring-reference monitoring-up monitoring-down \
         proxy-image bg-deploy bg-rollback bg-status test-ops
 
 # Compose client: Docker's plugin where Docker runs, podman-compose otherwise.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo podman-compose)
 ENGINE ?= podman
+OPS_COMPOSE_FILES := -f docker/compose.yml -f docker/compose.monitoring.yml
 PROXY_IMAGE ?= flightontime-proxy:latest
 # Base of the proxy image: Debian bookworm-slim. A podman machine without a registry (CI) uses
 # its local stand-in python:3.11-slim (also Debian bookworm) when debian:bookworm-slim is absent.
@@ -23,22 +25,24 @@ monitoring-check: ops-tools  ## promtool: check the rules and run the alert unit
 	promtool check rules deploy/monitoring/rules/*.yml
 	promtool test rules deploy/monitoring/tests/alerts-test.yml
 
-monitoring-reference: model  ## regenerate the drift reference rules from the model card ($(MODEL_DIR))
-	$(PYTHON) deploy/monitoring/generate_reference_rules.py $(MODEL_DIR)/manifest.json \
-	  > deploy/monitoring/rules/flightontime-reference.yml
+# The generator reads the manifest with flightontime-core (the .venv of `install`).
+monitoring-reference: install  ## regenerate the drift reference rules from the model card ($(MODEL_DIR))
+	$(BIN)/python deploy/monitoring/generate_reference_rules.py $(MODEL_DIR)/manifest.json \
+	  > deploy/monitoring/rules/flightontime-reference.yml.new
+	mv -f deploy/monitoring/rules/flightontime-reference.yml.new deploy/monitoring/rules/flightontime-reference.yml
 	@cat deploy/monitoring/rules/flightontime-reference.yml
 
 monitoring-up:  ## start the service with Prometheus (127.0.0.1:9090) and Grafana (127.0.0.1:3000)
 	@test -n "$$GRAFANA_ADMIN_PASSWORD" || { echo "set GRAFANA_ADMIN_PASSWORD"; exit 1; }
-	$(COMPOSE) -f docker-compose.yml -f docker-compose.monitoring.yml up -d
+	$(COMPOSE) $(OPS_COMPOSE_FILES) up -d
 
 monitoring-down:  ## stop the monitoring stack and the service
-	$(COMPOSE) -f docker-compose.yml -f docker-compose.monitoring.yml down
+	$(COMPOSE) $(OPS_COMPOSE_FILES) down
 
 proxy-image:  ## build the blue-green nginx proxy image ($(PROXY_IMAGE))
 	$(ENGINE) build $(PROXY_PULL) --build-arg BASE_IMAGE=$(PROXY_BASE) -t $(PROXY_IMAGE) deploy/bluegreen
 
-bg-deploy: proxy-image  ## blue-green deploy: make bg-deploy IMAGE=flightontime:<version>
+bg-deploy: proxy-image  ## blue-green deploy: make bg-deploy IMAGE=flightontime:<version> (`make image`)
 	@test -n "$(IMAGE)" || { echo "usage: make bg-deploy IMAGE=flightontime:<version>"; exit 1; }
 	BG_PROXY_IMAGE=$(PROXY_IMAGE) deploy/blue-green.sh deploy $(IMAGE)
 
@@ -49,6 +53,7 @@ bg-status:  ## blue-green: which slot serves which version
 	deploy/blue-green.sh status
 
 # The ops suite: Prometheus against the running service, promtool, the blue-green deployment
-# under load with podman. Needs the container engine and the image (container-engine, image).
-test-ops: install model ops-tools container-engine image  ## ops suite (Prometheus, promtool, blue-green with podman)
-	$(BIN)/pytest -m ops tests/ops -v -s -p no:cacheprovider
+# under load with podman. Needs the container engine and the serving image (container-engine,
+# image); the model is the committed models/default (inside the image too).
+test-ops: install ops-tools container-engine image  ## ops suite (Prometheus, promtool, blue-green with podman)
+	FLIGHTONTIME_OPS_IMAGE=$(CONTAINER_IMAGE) $(BIN)/pytest -m ops tests/ops -v -s -p no:cacheprovider

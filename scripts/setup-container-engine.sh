@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # scripts/setup-container-engine.sh - make a Debian 12 (bookworm) machine able to build and run
-# FlightOnTime's REAL Dockerfile and docker-compose.yml without a Docker daemon and without a
-# container registry (only apt and PyPI are reachable). CI runs it (`make container-engine`) on a
-# clean machine as root; on a machine with Docker and a registry it is not needed at all.
+# FlightOnTime's REAL images (docker/*.Dockerfile, the targets of docker-bake.hcl that
+# scripts/bake.py builds with podman) and Compose files (docker/compose*.yml) without a Docker
+# daemon and without a container registry (only apt and PyPI are reachable). CI runs it
+# (`make container-engine`) on a clean machine as root; on a machine with Docker and a registry
+# it is not needed at all.
 #
 # Taken from the team's tested recipe (shared/container/setup-engine.sh, same stand-in recipe
 # label, so either script recognises the other's stand-in image). Every step checks first and

@@ -1,8 +1,9 @@
 """Blue-green deployment with podman, for real: the nginx proxy image, two versions of the
-service image, deploy A -> B under continuous load through the proxy (zero lost requests, every
-answer after the switch from B), rollback, and broken versions refused while the old slot serves.
+serving image (flightontime:<version>, docker/server.Dockerfile), deploy A -> B under continuous
+load through the proxy (zero lost requests, every answer after the switch from B), rollback, and
+broken versions refused while the old slot serves.
 
-Needs podman (make container-engine) and the service image (make image). Containers, network,
+Needs podman (make container-engine) and the serving image (make image). Containers, network,
 secrets and the test's derived images are removed at the end.
 """
 
@@ -15,7 +16,6 @@ import secrets
 import shutil
 import subprocess
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,27 +23,48 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import BACKEND_REQUEST, ROOT, free_port, wait_until
+from .conftest import BACKEND_REQUEST, ROOT, free_port, package_version, wait_until
 from .loadgen import Load, summary
 
 pytestmark = pytest.mark.ops
 
 SCRIPT = ROOT / "deploy" / "blue-green.sh"
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-APP_IMAGE = os.environ.get("FLIGHTONTIME_OPS_IMAGE", f"flightontime:{VERSION}")
+VERSION = package_version()
+APP_IMAGE = os.environ.get("FLIGHTONTIME_OPS_IMAGE") or f"flightontime:{VERSION}"
 PROXY_IMAGE = "localhost/flightontime-proxy:ops-test"
 PODMAN = shutil.which("podman")
+# Run inside the image (its flightontime_core): the bundle's decision threshold +0.01, the model
+# version recomputed from the content as training does (graph, tables, behaviour), then the
+# bundle read and verified as the server will.
 RETUNE = """\
-import json, pathlib, sys
-from flightontime.model.bundle import EVALUATION_FILE, content_version
-path = pathlib.Path(sys.argv[1]) / "manifest.json"
-m = json.loads(path.read_text())
-m["decision_threshold"] = round(float(m["decision_threshold"]) + 0.01, 4)
-files = {k: v for k, v in m["files"].items() if k != EVALUATION_FILE}
-thresholds = [int(t) for t in m["thresholds"]]
-m["model_version"] = content_version(files, thresholds, m["decision_threshold"])
-path.write_text(json.dumps(m, indent=2))
-print("version B:", m["model_version"])
+import pathlib, sys
+import msgspec
+from flightontime_core.bundle import (
+    GRAPH_FILE, MANIFEST_FILE, TABLES_FILE, Bundle, content_version, encode_manifest,
+    read_manifest,
+)
+path = pathlib.Path(sys.argv[1])
+m = read_manifest(path)
+behaviour = msgspec.structs.replace(
+    m.behaviour, decision_threshold=round(m.behaviour.decision_threshold + 0.01, 4)
+)
+hashed = {k: v for k, v in m.files.items() if k in (GRAPH_FILE, TABLES_FILE)}
+m = msgspec.structs.replace(
+    m, behaviour=behaviour, model_version=content_version(hashed, behaviour)
+)
+(path / MANIFEST_FILE).write_bytes(encode_manifest(m))
+assert Bundle.read(path).manifest.model_version == m.model_version
+print("version B:", m.model_version)
+"""
+# The tampered model: one byte of the ONNX graph changed (its sha256 no longer matches the
+# manifest), so the server loads nothing and /ready stays 503.
+TAMPER = """\
+import pathlib, sys
+graph = pathlib.Path(sys.argv[1]) / "model.onnx"
+data = bytearray(graph.read_bytes())
+data[len(data) // 2] ^= 0x01
+graph.write_bytes(bytes(data))
+print("tampered", graph, "byte", len(data) // 2)
 """
 
 
@@ -129,8 +150,10 @@ class Stand:
 
 
 def model_dir_in(image: str) -> str:
+    """Where the serving image keeps its bundle (docker/server.Dockerfile sets the variable)."""
     env = image_env(image)
-    return env.get("FLIGHTONTIME_MODEL_DIR", "/app/models/default")
+    assert "FLIGHTONTIME_MODEL_DIR" in env, f"{image} sets no FLIGHTONTIME_MODEL_DIR: {env}"
+    return env["FLIGHTONTIME_MODEL_DIR"]
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +187,10 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     print(f"proxy image built in {time.monotonic() - started:.1f}s (base {base})")
 
     # Version B: image A with a re-tuned decision threshold (+0.01) in its bundle. The model
-    # version is derived from the bundle's content (files, thresholds, decision threshold), so
-    # this is a genuine new version that loads and verifies; retraining would give the same
-    # result at the cost of minutes of CPU on this shared machine.
+    # version is derived from the bundle's content (the graph's and tables' hashes and the
+    # behaviour fields, the decision threshold among them), so this is a genuine new version
+    # that loads, verifies and passes its self-test; retraining would give the same result at
+    # the cost of minutes of CPU on this shared machine.
     model_path = model_dir_in(APP_IMAGE)
     images = {"A": APP_IMAGE}
     ctx_b = tmp / "b"
@@ -180,14 +204,16 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
         ctx_b,
     )
 
-    # Broken versions. Tampered model: the service starts but never becomes ready.
+    # Broken versions. Tampered model (a changed byte in model.onnx): the service starts but
+    # never becomes ready.
     ctx_t = tmp / "tampered"
     ctx_t.mkdir()
+    (ctx_t / "tamper.py").write_text(TAMPER)
     images["tampered"] = f"localhost/flightontime-ops-tampered:{tag}"
     build(
         images["tampered"],
-        f"FROM {APP_IMAGE}\nUSER root\n"
-        f"RUN printf 'x' >> {model_path}/delay_15min.txt\nUSER appuser\n",
+        f"FROM {APP_IMAGE}\nUSER root\nCOPY tamper.py /tmp/tamper.py\n"
+        f"RUN python /tmp/tamper.py {model_path} && rm /tmp/tamper.py\nUSER appuser\n",
         ctx_t,
     )
     # A command that fails at once.
@@ -212,7 +238,9 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
         "BG_READY_TIMEOUT": "60",
         "BG_STOP_TIMEOUT": "20",
         "BG_SLOT_ARGS": "--memory 1g",
+        # Passed through to the slots by name (BG_SLOT_ENV's default).
         "FLIGHTONTIME_WORKERS": "1",
+        "FLIGHTONTIME_THREADS": "1",
     }
     env.pop("PREDICTION_API_TOKEN_FILE", None)
     stand = Stand(env=env, port=port, token=token, images=images, versions={})
@@ -299,6 +327,10 @@ def test_first_deploy_of_a(stand: Stand) -> None:
     inspect = podman("inspect", f"{stand.env['BG_PREFIX']}-blue").stdout
     assert stand.token not in inspect
     assert "PREDICTION_API_TOKEN_FILE" in inspect
+    # The server's settings from the host reach the slot (BG_SLOT_ENV).
+    slot_env = json.loads(inspect)[0]["Config"]["Env"]
+    assert "FLIGHTONTIME_WORKERS=1" in slot_env
+    assert "FLIGHTONTIME_THREADS=1" in slot_env
 
 
 def test_deploy_b_under_load_loses_nothing(stand: Stand) -> None:
