@@ -87,8 +87,13 @@ class TrainConfig:
     params: Mapping[str, Any] = field(default_factory=dict)  # overrides of BASE_PARAMS
     baseline: bool = True
     card: bool = True
+    # History tables computed elsewhere (flightontime_core.cluster, over more rows than the
+    # fit sees); None fits them on the training window here.
+    tables: FeatureTables | None = None
 
     def __post_init__(self) -> None:
+        if self.tables is not None and self.retrain_all:
+            raise ValueError("given feature tables cannot be refitted on all rows (retrain_all)")
         thresholds = tuple(int(t) for t in self.thresholds)
         if not thresholds or any(t < 0 for t in thresholds):
             raise ValueError("thresholds must be one or more minutes >= 0")
@@ -136,7 +141,7 @@ def _fit_window(
     """Tables and models on `rows`; returns them and the full feature matrix."""
     primary = config.thresholds[0]
     say("feature tables")
-    tables = FeatureTables.fit(
+    tables = config.tables or FeatureTables.fit(
         columns.take(rows),
         delay_label(delay[rows], primary),
         label_threshold_min=primary,
