@@ -213,6 +213,9 @@ def read_manifest(path: Path) -> Manifest:
         raise BundleError(MANIFEST_FILE, f"variants {names}, expected {expected}")
     for variant in b.variants:
         _check_chain(variant, b.thresholds)
+    keys = {tuple(m.key for m in v.models) for v in b.variants}
+    if len(keys) > 1:
+        raise BundleError(MANIFEST_FILE, "the variants do not answer the same models")
     if not 0.0 < b.decision_threshold < 1.0:
         raise BundleError(MANIFEST_FILE, "decision_threshold must be between 0 and 1")
     return manifest

@@ -10,7 +10,7 @@ the same `session.run`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from flightontime_core.bundle import (
     Manifest,
     Variant,
 )
-from flightontime_core.calibration import check, probability, scalar
+from flightontime_core.calibration import calibrate, check
 from flightontime_core.errors import BundleError, FlightError
 from flightontime_core.explain import GROUP_NAMES, Explainer
 from flightontime_core.features import (
@@ -39,8 +39,6 @@ from flightontime_core.features import (
 from flightontime_core.flights import Flight, Weather
 from flightontime_core.prediction import Factor, Notice, Prediction
 from flightontime_core.resolve import Resolver
-
-_Calibrated = Callable[[float], float]
 
 
 @dataclass(frozen=True)
@@ -69,34 +67,40 @@ class _Runtime:
                 raise BundleError(
                     "manifest.json", f"variant {variant.name}, model {spec.key}: {exc}"
                 ) from None
-        self.chain: list[tuple[tuple[int, ...], _Calibrated]] = [
-            (m.columns, scalar(m.calibration)) for m in delay
-        ]
-        self.cancel = (cancel[0].columns, scalar(cancel[0].calibration)) if cancel else None
+        self.chain = [(list(m.columns), m.calibration) for m in delay]
+        self.cancel = (list(cancel[0].columns), cancel[0].calibration) if cancel else None
         first = variant.explanation.first_column
         self.width = first + len(GROUP_NAMES)
         self.log_odds = slice(0, first)
         self.groups = slice(first, self.width)
 
-    def probabilities(self, log_odds: list[float]) -> tuple[list[float], float | None]:
-        """One flight's probabilities per threshold and of a cancellation, from the graph's
-        log-odds; plain floats, the same operations for a flight alone and in a batch."""
-        chained: list[float] = []
-        for columns, calibrated in self.chain:
-            p = calibrated(_mean_probability(log_odds, columns))
+    def probabilities(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities per threshold (n, thresholds) and of a cancellation (n,) from the
+        graph's output rows. Element-wise numpy on contiguous arrays: a flight gets the same
+        floats alone (one row) and among others (tests/core/test_model.py holds them so)."""
+        p = 1.0 / (1.0 + np.exp(-np.ascontiguousarray(raw[:, self.log_odds], dtype=np.float64)))
+        out = np.empty((raw.shape[0], len(self.chain)))
+        chained: np.ndarray | None = None
+        for k, (columns, calibration) in enumerate(self.chain):
+            step = calibrate(calibration, _mean(p, columns))
             # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
             # higher chance.
-            chained.append(p * chained[-1] if chained else p)
+            chained = step if chained is None else chained * step
+            out[:, k] = chained
         if self.cancel is None:
-            return chained, None
-        columns, calibrated = self.cancel
-        return chained, calibrated(_mean_probability(log_odds, columns))
+            return out, None
+        columns, calibration = self.cancel
+        return out, calibrate(calibration, _mean(p, columns))
 
 
-def _mean_probability(log_odds: list[float], columns: tuple[int, ...]) -> float:
+def _mean(p: np.ndarray, columns: list[int]) -> np.ndarray:
+    """The mean of the members' probabilities (the same sum and division for any rows)."""
     if len(columns) == 1:
-        return probability(log_odds[columns[0]])
-    return sum(probability(log_odds[c]) for c in columns) / len(columns)
+        return np.ascontiguousarray(p[:, columns[0]])
+    total = p[:, columns[0]].copy()
+    for c in columns[1:]:
+        total += p[:, c]
+    return total / len(columns)
 
 
 def _session(graph: bytes, threads: int) -> Any:
@@ -149,6 +153,19 @@ class Model:
             )
         self._empty = np.empty((0, N_FEATURES), dtype=np.float32)
         self._outputs = [r.output for r in self._variants.values()]
+        # Each variant's input must feed its own output: one probe row on each in turn.
+        probe = np.zeros((1, N_FEATURES), dtype=np.float32)
+        for runtime in self._variants.values():
+            feeds = {
+                r.input: probe if r is runtime else self._empty for r in self._variants.values()
+            }
+            rows = [o.shape[0] for o in self._session.run(self._outputs, feeds)]
+            if rows != [int(r is runtime) for r in self._variants.values()]:
+                raise BundleError(
+                    "model.onnx",
+                    "the graph's inputs and outputs differ from the manifest: "
+                    f"{runtime.input} does not feed {runtime.output}",
+                )
         self.resolver = Resolver(self.tables, uses_weather=self._weather is not None)
         self._explainer = Explainer(self.tables)
 
@@ -191,10 +208,9 @@ class Model:
         weights = np.zeros((n, 3)) if explain else None
         for name, (rows, out) in self.raw_scores(x).items():
             runtime = self._variants[name]
-            answers = list(map(runtime.probabilities, out[:, runtime.log_odds].tolist()))
-            probabilities[rows] = [a[0] for a in answers]
-            if cancellation is not None:
-                cancellation[rows] = [a[1] for a in answers]
+            probabilities[rows], found = runtime.probabilities(out)
+            if cancellation is not None and found is not None:
+                cancellation[rows] = found
             if top is not None and weights is not None:
                 top[rows], weights[rows] = self._explainer.rank(out[:, runtime.groups], x[rows])
         return Scores(probabilities, cancellation, top, weights)
@@ -216,13 +232,18 @@ class Model:
         x = np.array([row], dtype=np.float32)
         runtime = self._plain if weather is None or self._weather is None else self._weather
         feeds = {r.input: x if r is runtime else self._empty for r in self._variants.values()}
-        raw: list[float] = self._session.run([runtime.output], feeds)[0][0].tolist()
-        probabilities, cancellation = runtime.probabilities(raw[runtime.log_odds])
+        out = self._session.run([runtime.output], feeds)[0]
+        probabilities, cancellation = runtime.probabilities(out)
         # The row as the model saw it (float32), as the batch path reads it.
         seen: list[float] = x[0].tolist()
-        groups, weights = self._explainer.rank_row(raw[runtime.groups], seen)
+        groups, weights = self._explainer.rank_row(out[0, runtime.groups].tolist(), seen)
         factors = self._explainer.factors([groups], [weights], [seen], [origin], [destination])
-        return self._prediction(probabilities, cancellation, factors[0], notices)
+        return self._prediction(
+            probabilities[0].tolist(),
+            None if cancellation is None else float(cancellation[0]),
+            factors[0],
+            notices,
+        )
 
     def predict_many(
         self, flights: Sequence[Flight | FlightError]
@@ -251,10 +272,13 @@ class Model:
                 [origin[i] for i in at],
                 [destination[i] for i in at],
             )
-            answers = map(runtime.probabilities, scores[:, runtime.log_odds].tolist())
-            for i, (probabilities, cancellation), found in zip(at, answers, factors, strict=True):
+            chained, cancelled = runtime.probabilities(scores)
+            cancellation = [None] * len(at) if cancelled is None else cancelled.tolist()
+            for i, probabilities, chance, found in zip(
+                at, chained.tolist(), cancellation, factors, strict=True
+            ):
                 out[resolved.positions[i]] = self._prediction(
-                    probabilities, cancellation, found, resolved.notices[i]
+                    probabilities, chance, found, resolved.notices[i]
                 )
         return [a for a in out if a is not None]
 

@@ -149,6 +149,16 @@ def fit_one(
         fit_kwargs = {"X_val": validation[0][:, cols], "y_val": validation[1].astype(np.int64)}
     with threadpool_limits(FIT_THREADS, user_api="openmp"):
         model.fit(x[:, cols], y.astype(np.int64), **fit_kwargs)
+        if fit_kwargs:
+            # scikit-learn keeps the trees grown while waiting for an improvement that never
+            # came; the model that stopping chose has only the trees up to the best validation
+            # loss. The same data and seed grow the same first trees, so a refit with that
+            # many is that model (tests/core/training/test_fit.py holds them equal).
+            best = int(np.argmax(model.validation_score_))
+            if best < model.n_iter_:
+                settings.update(max_iter=max(best, 1), early_stopping=False)
+                model = HistGradientBoostingClassifier(**settings)
+                model.fit(x[:, cols], y.astype(np.int64))
     return Fitted(model, features)
 
 
