@@ -14,7 +14,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MEMBERS := packages/core/pyproject.toml packages/server/pyproject.toml packages/cli/pyproject.toml
 
-.PHONY: help hatch install run test lint typecheck unit test-slow lock lock-check clean
+.PHONY: help hatch install run test lint typecheck unit test-browser test-slow lock clean
 
 help:  ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -45,6 +45,14 @@ unit: install  ## pytest (fast suites; no container engine, browser or full trai
 	$(HATCH) run test
 
 test: lint typecheck unit  ## everything a fresh machine checks in a few minutes
+
+test-browser: install  ## the docs page in headless Chromium (Debian's chromium, installed when missing)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (headless browser for the docs page test)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	$(HATCH) run test -m browser
 
 test-slow: install  ## the slow suite: reproduce the committed default model from the data
 	$(HATCH) run test -m slow

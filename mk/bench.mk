@@ -17,3 +17,11 @@ bench-serving: install wrk  ## serving benchmark on loopback: the new server aga
 
 bench-serving-quick: install wrk  ## bench-serving's short smoke run (one round of 1 s runs)
 	$(HATCH) run bench-serving --model $(MODEL_DIR) --quick $(BENCH_ARGS)
+
+# In-process inference (the library over plain onnxruntime) and training (time, peak memory).
+.PHONY: bench-inference bench-train
+bench-inference: install  ## predict / predict_many against session.run on the same rows (ratios)
+	$(HATCH) run bench-inference --model $(MODEL_DIR) $(BENCH_ARGS)
+
+bench-train: install  ## train the default model end to end: wall time, stages, peak memory
+	$(HATCH) run bench-train $(BENCH_ARGS)
