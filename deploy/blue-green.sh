@@ -159,7 +159,7 @@ start_slot() {  # start_slot SLOT IMAGE
 
 show_logs() {  # the container's last log lines, without the access log of our own probes
     log "last lines of $1:"
-    eng logs --tail 300 "$1" 2>&1 | grep -v '"logger":"flightontime.access"' | tail -n 15 >&2 || true
+    eng logs --tail 300 "$1" 2>&1 | grep -v '"logger":"flightontime_server.access"' | tail -n 15 >&2 || true
 }
 
 has_healthcheck() {

@@ -377,20 +377,27 @@ def test_rollback_under_load(stand: Stand) -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "reason", "extra_env"),
+    ("role", "reason", "extra_env", "logged"),
     [
-        ("tampered", r"not ready after \d+s", {"BG_READY_TIMEOUT": "15"}),
-        ("crash", r"exited \(code \d+\) before becoming ready", {}),
+        (
+            "tampered",
+            r"not ready after \d+s",
+            {"BG_READY_TIMEOUT": "15"},
+            # The slot's own log, shown by the script (without the probes' access lines).
+            "model.onnx: sha256 does not match the manifest",
+        ),
+        ("crash", r"exited \(code \d+\) before becoming ready", {}, "Invalid value for '--port'"),
         (
             "A",
             r"smoke test: /predict on \S+ answered HTTP 422",
             {"BG_SMOKE_BODY": json.dumps({**BACKEND_REQUEST, "origem": "ZZZZ"})},
+            None,
         ),
     ],
     ids=["tampered-model-never-ready", "command-fails", "smoke-test-fails"],
 )
 def test_broken_version_is_refused(
-    stand: Stand, role: str, reason: str, extra_env: dict[str, str]
+    stand: Stand, role: str, reason: str, extra_env: dict[str, str], logged: str | None
 ) -> None:
     assert stand.versions.get("B"), "needs the deploy test"
     before = stand.status()
@@ -401,6 +408,9 @@ def test_broken_version_is_refused(
     assert result.returncode != 0
     assert re.search(r"ERROR: refused: .*" + reason, result.stderr), result.stderr
     assert "traffic stays on green" in result.stderr
+    if logged is not None:
+        assert logged in result.stderr, result.stderr
+        assert '"logger":"flightontime_server.access"' not in result.stderr
     assert numbers["lost"] == 0
     assert {a.version for a in answers} == {stand.versions["B"]}, "the broken version got traffic"
     assert stand.status().splitlines()[0] == before.splitlines()[0]
