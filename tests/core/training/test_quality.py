@@ -95,19 +95,13 @@ def test_recomputed_metrics_equal_the_manifest(
         _same_to_4_decimals(reported["cancellation"], measured[CANCELLATION], CANCELLATION)
 
 
-# The default model misses the without-weather targets: reported, not hidden. Strict, so the
-# day a model reaches them the marker has to go.
+# The default model misses the without-weather ROC AUC target: reported, not hidden. Strict,
+# so the day a model reaches it the marker has to go.
 MISSED_AUC = pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="the default model's ROC AUC without weather is 0.668 on the test window, below "
-    "the 0.67 target (with weather 0.713 >= 0.71)",
-)
-MISSED_ECE = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the default model's ECE without weather is 0.032 on the test window, above the "
-    "0.03 target (with weather 0.015 <= 0.02)",
+    reason="the default model's ROC AUC without weather is 0.6674 on the test window, below "
+    "the 0.67 target (with weather 0.7133 >= 0.71)",
 )
 
 
@@ -119,9 +113,7 @@ def test_roc_auc_reaches_the_target(measured: dict[str, Any], case: str) -> None
     assert auc >= MIN_AUC[case], f"ROC AUC {case}: {auc:.4f} < {MIN_AUC[case]}"
 
 
-@pytest.mark.parametrize(
-    "case", ["with_weather", pytest.param("without_weather", marks=MISSED_ECE)]
-)
+@pytest.mark.parametrize("case", ["with_weather", "without_weather"])
 def test_calibration_error_reaches_the_target(measured: dict[str, Any], case: str) -> None:
     ece = measured[case]["15"]["ece"]
     assert ece <= MAX_ECE[case], f"ECE {case}: {ece:.4f} > {MAX_ECE[case]}"

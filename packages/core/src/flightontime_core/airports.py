@@ -37,9 +37,7 @@ def _tables() -> tuple[dict[str, Any], dict[str, str]]:
     airports, not the tens of thousands the table holds (start-up reads the table once)."""
     import airportsdata
 
-    raw: dict[str, Any] = {
-        icao.upper(): row for icao, row in airportsdata.load("ICAO").items()
-    }
+    raw: dict[str, Any] = {icao.upper(): row for icao, row in airportsdata.load("ICAO").items()}
     by_iata: dict[str, str] = {}
     for icao, row in raw.items():
         iata = (row.get("iata") or "").upper()
