@@ -145,8 +145,12 @@ def test_a_consistent_forgery_passes_the_hashes_but_not_the_signature(
     write_bundle(signed, forged, files)
     service = PredictionService.load(signed)  # self-consistent: loads without a key
     assert service.decision_threshold == pytest.approx(0.01)
-    with pytest.raises(SignatureError, match=r"Hash mismatch for 'manifest\.json'"):
+    with pytest.raises(SignatureError) as refused:
         PredictionService.load(signed, public_key=keys[1])
+    assert refused.value.reason == (
+        "signature does not verify with signer.pub: "
+        "the files differ from the signed ones: Hash mismatch for 'manifest.json'"
+    )
 
 
 @pytest.mark.parametrize("change", ["edit", "add", "remove"])

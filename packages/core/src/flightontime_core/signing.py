@@ -21,6 +21,7 @@ a public key is configured: the default serving install does not carry it.
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import importlib
@@ -78,9 +79,8 @@ def verify_signature(
         config = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=key)
         config.verify(directory, sig)
     except Exception as exc:  # the library raises ValueError, KeyError, JSON and crypto errors
-        reason = str(exc).strip() or type(exc).__name__
         raise SignatureError(
-            SIGNATURE_FILE, f"signature does not verify with {key.name}: {reason}"
+            SIGNATURE_FILE, f"signature does not verify with {key.name}: {_reason(exc)}"
         ) from None
     covered = _signed_files(sig)
     # The bundle's manifest hashes the graph and the tables: a signature that leaves it out
@@ -88,6 +88,22 @@ def verify_signature(
     if MANIFEST_FILE not in covered:
         raise SignatureError(SIGNATURE_FILE, f"the signature does not cover {MANIFEST_FILE}")
     return covered
+
+
+def _reason(exc: Exception) -> str:
+    """The library's message; its file differences ("Signature mismatch: [...]", a list's repr
+    with digests as bytes) as plain text: one difference a clause, no digests."""
+    text = str(exc).strip() or type(exc).__name__
+    prefix = "Signature mismatch: "
+    if text.startswith(prefix):
+        try:
+            differences = ast.literal_eval(text[len(prefix) :])
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(differences, list) and differences:
+            clauses = [str(d).split(": Expected ", 1)[0] for d in differences]
+            return "the files differ from the signed ones: " + "; ".join(clauses)
+    return text
 
 
 def _signed_files(sig: Path) -> list[str]:
