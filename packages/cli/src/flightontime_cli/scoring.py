@@ -242,10 +242,8 @@ def _summary(tally: _Tally, target: Path, seconds: float) -> None:
 
 
 @click.command()
-@click.argument(
-    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 @click.option(
     "--model",
     type=click.Path(path_type=Path),
@@ -259,18 +257,81 @@ def _summary(tally: _Tally, target: Path, seconds: float) -> None:
     help="Rows scored per vectorised call.",
 )
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: this process, file to file. dask: a Dask cluster, into a directory of "
+    "Parquet files (INPUT may be a directory of Parquet files).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="dask: the scheduler of an existing cluster (tcp://host:8786); its workers must see "
+    "INPUT, OUTPUT and the model at the same paths.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="dask: start a local cluster of N worker processes [default: one per core].",
+)
+@click.option(
+    "--partition-size",
+    default="16MiB",
+    show_default=True,
+    help="dask: bytes of input per partition (CSV blocks, Parquet row groups), e.g. 64MiB.",
+)
 def score(
-    input_path: Path, output_path: Path, model: Path | None, chunk_size: int, lang: str
+    input_path: Path,
+    output_path: Path,
+    model: Path | None,
+    chunk_size: int,
+    lang: str,
+    engine: str,
+    scheduler: str | None,
+    workers: int | None,
+    partition_size: str,
 ) -> None:
-    """Score a CSV or Parquet file of flights into OUTPUT (CSV or Parquet, by extension).
+    """Score a CSV or Parquet file of flights into OUTPUT (CSV or Parquet, by extension; with
+    --engine dask, a directory of Parquet files).
 
     Columns are named as the contract: companhia, origem, destino, data_partida, optional
     distancia_m and weather (temperatura_c ... visibilidade_km). Every input row is kept, in
     order, with every input column; a row that cannot be predicted gets its reasons in `erro`.
+    Exit 0 when done (refused rows included), 1 when the input, model or output is at fault,
+    2 on a usage error, 3 when the Dask cluster failed (worth a retry).
     """
     from flightontime_cli.tables import TableError, atomic_output, open_table, table_format
 
+    if engine == "dask":
+        from flightontime_cli.cluster import Options, score_on_dask
+
+        if scheduler is not None and workers is not None:
+            raise click.UsageError("give --scheduler (an existing cluster) or --workers, not both")
+        if table_format(output_path) == "csv":
+            raise click.BadParameter(
+                f"{output_path}: the dask engine writes a directory of Parquet files",
+                param_hint="'OUTPUT'",
+            )
+        if not input_path.is_dir() and table_format(input_path) is None:
+            raise click.BadParameter(
+                f"{input_path}: use a .csv or .parquet file or a directory of Parquet files",
+                param_hint="'INPUT'",
+            )
+        s = output.settings()
+        options = Options(scheduler, workers, partition_size, chunk_size, lang, s.threads)
+        score_on_dask(input_path, output_path, model or Path(s.model_dir), options)
+        return
+    if scheduler is not None or workers is not None:
+        raise click.UsageError("--scheduler and --workers need --engine dask")
     for path, hint in ((input_path, "'INPUT'"), (output_path, "'OUTPUT'")):
+        if path.is_dir():
+            raise click.BadParameter(
+                f"{path}: a directory; the local engine reads and writes files "
+                "(--engine dask reads and writes directories of Parquet files)",
+                param_hint=hint,
+            )
         if table_format(path) is None:
             raise click.BadParameter(f"{path}: use a .csv or .parquet file", param_hint=hint)
     output.require("score", ("pyarrow",))

@@ -145,8 +145,9 @@ def print_summary(load: LoadResult, result: TrainResult) -> None:
     "--input",
     "inputs",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A source file (repeat for several); anac and bts only.",
+    type=click.Path(exists=True, path_type=Path),
+    help="A source file (repeat for several); anac and bts only (--engine dask: a canonical "
+    "table's Parquet files or directories).",
 )
 @click.option(
     "--out",
@@ -173,6 +174,28 @@ def print_summary(load: LoadResult, result: TrainResult) -> None:
     type=click.IntRange(min=1),
     help="Cap the boosting rounds of each model (quick trials) [default: early stopping].",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(("local", "dask")),
+    default="local",
+    show_default=True,
+    help="dask: --input is a canonical table (Parquet files or directories, as `data convert` "
+    "writes) of many months: history tables over every training row on Dask, the models on a "
+    "sample of --max-training-rows, the test months scored out of core.",
+)
+@click.option(
+    "--max-training-rows",
+    type=click.IntRange(min=1),
+    default=2_000_000,
+    show_default=True,
+    help="dask: the most rows fitted in memory (a seeded sample, every month kept).",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="dask: an existing cluster's scheduler.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="dask: a local cluster of N worker processes [default: one per core].",
+)
 def train(
     source: str,
     inputs: tuple[Path, ...],
@@ -181,9 +204,30 @@ def train(
     seed: int,
     retrain_all: bool,
     max_rounds: int | None,
+    engine: str,
+    max_training_rows: int,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Train the delay models on a source, evaluate them against the baseline, write a bundle."""
     output.require("train")
+    if engine == "dask":
+        from flightontime_cli.cluster import TrainOptions, train_on_dask
+
+        if retrain_all:
+            raise click.UsageError("--retrain-all is not available with --engine dask")
+        if scheduler is not None and workers is not None:
+            raise click.UsageError("give --scheduler (an existing cluster) or --workers, not both")
+        options = TrainOptions(scheduler, workers, max_training_rows)
+        params = {} if max_rounds is None else {"max_iter": max_rounds}
+        target = out if out is not None else Path(output.settings().model_dir)
+        train_on_dask(source, inputs, target, thresholds, seed, params, options)
+        return
+    for path in inputs:
+        if path.is_dir():
+            raise click.BadParameter(
+                f"{path}: a directory is read with --engine dask", param_hint="'--input'"
+            )
     from flightontime_core.training.pipeline import TrainConfig, train_bundle
     from flightontime_core.training.sources import SourceError, load_source
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from flightontime_core.features import FeatureTables
     from flightontime_core.service import PredictionService
     from flightontime_core.training.pipeline import TrainConfig, TrainResult
+    from flightontime_core.training.sources.table import LoadResult
 
 # Rows per `predict_many` call inside a partition: a partition's memory is its frame plus one
 # chunk's Python objects, whatever the partition's size.
@@ -450,6 +451,7 @@ class ScaleResult:
     """A training run on a partitioned table: the bundle and what was measured out of core."""
 
     result: TrainResult
+    load: LoadResult  # the sample the models were fitted on (its bad_rows: the rows left out)
     split: MonthSplit
     sampled_rows: int
     sample_fraction: float
@@ -589,7 +591,7 @@ def train_dask(
     test_rows = ddf.map_partitions(_in_months, *split.test, meta=meta)
     held_out = evaluate_held_out(test_rows, out, primary, has_weather)
     held_out["months"] = list(split.test)
-    return ScaleResult(result, split, len(sample), fraction, held_out)
+    return ScaleResult(result, load, split, len(sample), fraction, held_out)
 
 
 def _months_of_frame(frame: pd.DataFrame) -> list[str]:
