@@ -25,3 +25,8 @@ bench-inference: install  ## predict / predict_many against session.run on the s
 
 bench-train: install  ## train the default model end to end: wall time, stages, peak memory
 	$(HATCH) run bench-train $(BENCH_ARGS)
+
+# Batch scoring at scale: the local engine against Dask on one and two worker processes.
+.PHONY: bench-dask
+bench-dask: install  ## score generated millions of rows: local engine vs Dask on 1 and 2 workers (rows/s, peak MB per worker)
+	$(HATCH) run bench-dask --model $(MODEL_DIR) $(BENCH_ARGS)

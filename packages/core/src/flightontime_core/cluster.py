@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 # Rows per `predict_many` call inside a partition: a partition's memory is its frame plus one
 # chunk's Python objects, whatever the partition's size.
 DEFAULT_CHUNK_ROWS: Final = 50_000
-# The memory bound of `train_dask`: at most this many rows are fitted in memory (the in-memory
-# pipeline holds roughly 1 KB per row at its peak, so the default stays near 2 GB).
+# The memory bound of `train_dask`: at most this many rows are fitted in memory, whatever the
+# size of the table (the in-memory pipeline holds every fitted row's features at once).
 DEFAULT_MAX_TRAINING_ROWS: Final = 2_000_000
 # Probabilities are binned at the contract's precision for the out-of-core ROC AUC.
 _AUC_BINS: Final = 10_001
