@@ -46,6 +46,11 @@ def version() -> None:
     missing = output.missing_modules(output.TRAIN_MODULES)
     train_extra = "installed" if not missing else f"not installed (missing: {', '.join(missing)})"
     click.echo(f"  extra flightontime-core[train]: {train_extra}")
+    from flightontime_cli.cluster import DASK_MODULES
+
+    missing = output.missing_modules(DASK_MODULES)
+    dask_extra = "installed" if not missing else f"not installed (missing: {', '.join(missing)})"
+    click.echo(f"  extra flightontime-core[dask]: {dask_extra} (score/train --engine dask)")
     adapters = available()
     shown = ", ".join(f"{name} ({target})" for name, target in sorted(adapters.items()))
     click.echo(f"  serving adapters: {shown or 'none'}")
