@@ -25,7 +25,7 @@ from flightontime_core.bundle import (
     Manifest,
     Variant,
 )
-from flightontime_core.calibration import calibrate, check
+from flightontime_core.calibration import check, probability, scalar
 from flightontime_core.errors import BundleError, FlightError
 from flightontime_core.explain import GROUP_NAMES, Explainer
 from flightontime_core.features import (
@@ -67,40 +67,34 @@ class _Runtime:
                 raise BundleError(
                     "manifest.json", f"variant {variant.name}, model {spec.key}: {exc}"
                 ) from None
-        self.chain = [(list(m.columns), m.calibration) for m in delay]
-        self.cancel = (list(cancel[0].columns), cancel[0].calibration) if cancel else None
+        self.chain = [(m.columns, scalar(m.calibration)) for m in delay]
+        self.cancel = (cancel[0].columns, scalar(cancel[0].calibration)) if cancel else None
         first = variant.explanation.first_column
         self.width = first + len(GROUP_NAMES)
         self.log_odds = slice(0, first)
         self.groups = slice(first, self.width)
 
-    def probabilities(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities per threshold (n, thresholds) and of a cancellation (n,) from the
-        graph's output rows. Element-wise numpy on contiguous arrays: a flight gets the same
-        floats alone (one row) and among others (tests/core/test_model.py holds them so)."""
-        p = 1.0 / (1.0 + np.exp(-np.ascontiguousarray(raw[:, self.log_odds], dtype=np.float64)))
-        out = np.empty((raw.shape[0], len(self.chain)))
-        chained: np.ndarray | None = None
-        for k, (columns, calibration) in enumerate(self.chain):
-            step = calibrate(calibration, _mean(p, columns))
+    def probabilities(self, log_odds: list[float]) -> tuple[list[float], float | None]:
+        """One flight's probabilities per threshold and of a cancellation, from its row of the
+        graph's log-odds. Plain floats and the C library's exp, log and tanh, row by row for
+        a batch too: a flight gets the same floats alone and among others (numpy's vectorised
+        functions may round the last bit differently), and one flight pays no numpy call."""
+        chained: list[float] = []
+        previous = 1.0
+        for columns, calibrated in self.chain:
+            if len(columns) == 1:
+                p = probability(log_odds[columns[0]])
+            else:
+                p = sum(probability(log_odds[c]) for c in columns) / len(columns)
             # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
             # higher chance.
-            chained = step if chained is None else chained * step
-            out[:, k] = chained
+            previous = calibrated(p) * previous if chained else calibrated(p)
+            chained.append(previous)
         if self.cancel is None:
-            return out, None
-        columns, calibration = self.cancel
-        return out, calibrate(calibration, _mean(p, columns))
-
-
-def _mean(p: np.ndarray, columns: list[int]) -> np.ndarray:
-    """The mean of the members' probabilities (the same sum and division for any rows)."""
-    if len(columns) == 1:
-        return np.ascontiguousarray(p[:, columns[0]])
-    total = p[:, columns[0]].copy()
-    for c in columns[1:]:
-        total += p[:, c]
-    return total / len(columns)
+            return chained, None
+        columns, calibrated = self.cancel
+        p = sum(probability(log_odds[c]) for c in columns) / len(columns)
+        return chained, calibrated(p)
 
 
 def _session(graph: bytes, threads: int) -> Any:
@@ -208,9 +202,10 @@ class Model:
         weights = np.zeros((n, 3)) if explain else None
         for name, (rows, out) in self.raw_scores(x).items():
             runtime = self._variants[name]
-            probabilities[rows], found = runtime.probabilities(out)
-            if cancellation is not None and found is not None:
-                cancellation[rows] = found
+            answers = list(map(runtime.probabilities, out[:, runtime.log_odds].tolist()))
+            probabilities[rows] = [a[0] for a in answers]
+            if cancellation is not None:
+                cancellation[rows] = [a[1] for a in answers]
             if top is not None and weights is not None:
                 top[rows], weights[rows] = self._explainer.rank(out[:, runtime.groups], x[rows])
         return Scores(probabilities, cancellation, top, weights)
@@ -232,18 +227,13 @@ class Model:
         x = np.array([row], dtype=np.float32)
         runtime = self._plain if weather is None or self._weather is None else self._weather
         feeds = {r.input: x if r is runtime else self._empty for r in self._variants.values()}
-        out = self._session.run([runtime.output], feeds)[0]
-        probabilities, cancellation = runtime.probabilities(out)
+        out: list[float] = self._session.run([runtime.output], feeds)[0][0].tolist()
+        probabilities, cancellation = runtime.probabilities(out[runtime.log_odds])
         # The row as the model saw it (float32), as the batch path reads it.
         seen: list[float] = x[0].tolist()
-        groups, weights = self._explainer.rank_row(out[0, runtime.groups].tolist(), seen)
+        groups, weights = self._explainer.rank_row(out[runtime.groups], seen)
         factors = self._explainer.factors([groups], [weights], [seen], [origin], [destination])
-        return self._prediction(
-            probabilities[0].tolist(),
-            None if cancellation is None else float(cancellation[0]),
-            factors[0],
-            notices,
-        )
+        return self._prediction(probabilities, cancellation, factors[0], notices)
 
     def predict_many(
         self, flights: Sequence[Flight | FlightError]
@@ -272,11 +262,8 @@ class Model:
                 [origin[i] for i in at],
                 [destination[i] for i in at],
             )
-            chained, cancelled = runtime.probabilities(scores)
-            cancellation = [None] * len(at) if cancelled is None else cancelled.tolist()
-            for i, probabilities, chance, found in zip(
-                at, chained.tolist(), cancellation, factors, strict=True
-            ):
+            answers = map(runtime.probabilities, scores[:, runtime.log_odds].tolist())
+            for i, (probabilities, chance), found in zip(at, answers, factors, strict=True):
                 out[resolved.positions[i]] = self._prediction(
                     probabilities, chance, found, resolved.notices[i]
                 )
