@@ -499,6 +499,7 @@ def _training_section(
         "seed": config.seed,
         "fit_threads": FIT_THREADS,
         "params": {**BASE_PARAMS, **config.params},
+        # The conditional models and the cancellation model.
         "conditional_params": {**BASE_PARAMS, **CONDITIONAL_PARAMS, **config.params},
         "weather_hidden_share": FitConfig().weather_hidden_share if has_weather else None,
         "variants": {
