@@ -64,11 +64,15 @@ class Weather(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     def values(self) -> tuple[float | None, ...]:
         """The fields in `WEATHER_FIELDS` order (None where not given)."""
-        return tuple(getattr(self, name) for name in WEATHER_FIELDS)
+        return msgspec.structs.astuple(self)
 
     def is_empty(self) -> bool:
         """True when no field is given."""
         return all(v is None for v in self.values())
+
+
+# `values` and the resolver read the fields in this order.
+assert Weather.__struct_fields__ == WEATHER_FIELDS
 
 
 class Flight(msgspec.Struct, frozen=True, kw_only=True):

@@ -82,19 +82,25 @@ class _Runtime:
         chained: list[float] = []
         previous = 1.0
         for columns, calibrated in self.chain:
-            if len(columns) == 1:
-                p = probability(log_odds[columns[0]])
-            else:
-                p = sum(probability(log_odds[c]) for c in columns) / len(columns)
             # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
             # higher chance.
-            previous = calibrated(p) * previous if chained else calibrated(p)
+            step = calibrated(_mean_probability(log_odds, columns))
+            previous = step * previous if chained else step
             chained.append(previous)
         if self.cancel is None:
             return chained, None
         columns, calibrated = self.cancel
-        p = sum(probability(log_odds[c]) for c in columns) / len(columns)
-        return chained, calibrated(p)
+        return chained, calibrated(_mean_probability(log_odds, columns))
+
+
+def _mean_probability(log_odds: list[float], columns: tuple[int, ...]) -> float:
+    """The mean of a model's members' probabilities (one member: its probability)."""
+    if len(columns) == 1:
+        return probability(log_odds[columns[0]])
+    total = 0.0
+    for c in columns:
+        total += probability(log_odds[c])
+    return total / len(columns)
 
 
 def _session(graph: bytes, threads: int) -> Any:

@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import numpy as np
 
 from flightontime_core.airports import Airport, distance_m, resolve_airport
@@ -75,18 +76,33 @@ def parse_departure(value: datetime | str) -> datetime | Problem:
     return value
 
 
+_BOUNDS = tuple(WEATHER_BOUNDS[name] for name in WEATHER_FIELDS)
+_NUMBERS = (float, int)
+
+
 def weather_row(weather: Weather | None) -> tuple[float, ...] | list[Problem] | None:
     """The weather in `WEATHER_FIELDS` order (NaN where missing), its problems, or None."""
     if weather is None:
         return None
-    values = weather.values()
-    if all(v is None for v in values):
-        return None
-    problems: list[Problem] = []
+    values = msgspec.structs.astuple(weather)  # the fields in WEATHER_FIELDS order
     row: list[float] = []
-    for name, value in zip(WEATHER_FIELDS, values, strict=True):
+    given = False
+    for value, (lo, hi) in zip(values, _BOUNDS, strict=True):
         if value is None:
             row.append(math.nan)
+        elif type(value) in _NUMBERS and lo <= value <= hi:  # NaN and infinities fail here
+            row.append(float(value))
+            given = True
+        else:
+            return _weather_problems(values)
+    return tuple(row) if given else None
+
+
+def _weather_problems(values: tuple[object, ...]) -> list[Problem]:
+    """Every problem of a weather row that `weather_row`'s fast path refused."""
+    problems: list[Problem] = []
+    for name, value in zip(WEATHER_FIELDS, values, strict=True):
+        if value is None:
             continue
         field = f"weather.{name}"
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -98,8 +114,7 @@ def weather_row(weather: Weather | None) -> tuple[float, ...] | list[Problem] | 
             problems.append(problem(field, "not_finite"))
         elif not lo <= number <= hi:
             problems.append(problem(field, "out_of_range", min=lo, max=hi))
-        row.append(number)
-    return problems if problems else tuple(row)
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
