@@ -89,6 +89,7 @@ def answers(predictions: Sequence[Prediction], language: str = "pt") -> list[dic
     status = STATUS.get(language, STATUS["pt"])
     factor_texts: dict[tuple[str, int, bool], str] = {}
     notice_texts: dict[int, list[str]] = {}
+    keys: dict[int, str] = {}
     out = []
     for p in predictions:
         fatores = []
@@ -103,17 +104,23 @@ def answers(predictions: Sequence[Prediction], language: str = "pt") -> list[dic
         avisos = notice_texts.get(id(p.warnings))
         if avisos is None:
             avisos = notice_texts[id(p.warnings)] = [n.text(language) for n in p.warnings]
+        probabilidades = {}
+        for threshold, value in p.probabilities.items():
+            name = keys.get(threshold)
+            if name is None:
+                name = keys[threshold] = str(threshold)
+            probabilidades[name] = round(value * 10000.0) / 10000.0  # round4, inlined
         cancellation = p.cancellation
         out.append(
             {
                 "previsao": 1 if p.delayed else 0,
-                "probabilidade": round4(p.probability),
+                "probabilidade": round(p.probability * 10000.0) / 10000.0,
                 "status": status[p.delayed],
                 "limiar_decisao": p.decision_threshold,
-                "probabilidades": {str(k): round4(v) for k, v in p.probabilities.items()},
+                "probabilidades": probabilidades,
                 "probabilidade_cancelamento": None
                 if cancellation is None
-                else round4(cancellation),
+                else round(cancellation * 10000.0) / 10000.0,
                 "versao_modelo": p.model_version,
                 "fatores": fatores,
                 "avisos": list(avisos),
