@@ -8,11 +8,9 @@
     under a bench tag), cold (--no-cache: apt, PyPI, the smoke test) and warm (all cached);
   - start-to-healthy (run -d until the HEALTHCHECK passes, and until /ready answers 200);
   - memory of the idle container (1 and 2 workers), after a few requests;
-  - optionally (--original) the original project's image shape for comparison: same base, its
-    dependency list installed with pip the plain way.
 
-Usage: python bench/container_bench.py [--image REF] [--runs N] [--skip-cold] [--original]
-       (make bench-container; BENCH_ARGS="--original" adds the comparison build)
+Usage: python bench/container_bench.py [--image REF] [--runs N] [--skip-cold]
+       (make bench-container)
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -60,23 +57,6 @@ HARDENED = [
 ]
 if ENGINE == "podman":
     HARDENED.insert(1, "--read-only-tmpfs=false")
-# The original project's dependency list (issue 4). oracle-automlx is not installable here
-# (Oracle's wheel is not on PyPI for this platform / offline): left out and said so.
-ORIGINAL_DEPS = [
-    "fastapi",
-    "uvicorn",
-    "pandas",
-    "numpy",
-    "scikit-learn",
-    "lightgbm",
-    "matplotlib",
-    "seaborn",
-    "scipy",
-    "category-encoders",
-    "pyarrow",
-    "datasets",
-]
-ORIGINAL_SKIPPED = ["oracle-automlx"]
 PREDICT = {
     "companhia": "AA",
     "origem": "JFK",
@@ -349,29 +329,6 @@ def _parse_mem(text: str) -> float:
     return float(m.group(1)) * factor
 
 
-def original(cold: bool) -> None:
-    section("the original project's image shape (same base, its dependency list, plain pip)")
-    print(f"  not installable here, left out: {', '.join(ORIGINAL_SKIPPED)}")
-    tag = "localhost/flightontime-original-shape:bench"
-    with tempfile.TemporaryDirectory(prefix="fot-bench-orig-") as tmp:
-        (Path(tmp) / "app.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
-        (Path(tmp) / "requirements.txt").write_text("\n".join(ORIGINAL_DEPS) + "\n")
-        (Path(tmp) / "Dockerfile").write_text(
-            f"FROM {BASE}\nWORKDIR /app\nCOPY requirements.txt .\n"
-            "RUN pip install --no-cache-dir -r requirements.txt\nCOPY app.py .\n"
-            'CMD ["uvicorn", "app:app", "--host", "0.0.0.0"]\n'
-        )
-        t0 = time.monotonic()
-        sh(ENGINE, "build", *(["--no-cache"] if cold else []), "-t", tag, tmp, timeout=3600)
-        took = time.monotonic() - t0
-    total, base = image_size(tag), image_size(BASE)
-    print(
-        f"  image {total / MB:7.1f} MB, layers above base {(total - base) / MB:7.1f} MB, "
-        f"on the official base {(total - base) / MB + OFFICIAL_BASE_MB:7.1f} MB "
-        f"(build {took:.0f} s)"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -384,9 +341,6 @@ def main() -> None:
         "--skip-cold", action="store_true", help="no --no-cache build (slow: minutes)"
     )
     parser.add_argument("--skip-build", action="store_true", help="no build timings at all")
-    parser.add_argument(
-        "--original", action="store_true", help="also build the original's image shape"
-    )
     parser.add_argument("--builds-only", action="store_true", help="only the build timings")
     args = parser.parse_args()
     if sh(ENGINE, "image", "inspect", args.image, check=False).returncode:
@@ -406,8 +360,6 @@ def main() -> None:
         start_to_healthy(args.image, max(1, args.runs // 2), workers=2)
     if not args.skip_build:
         build_times(args.image, cold=not args.skip_cold)
-    if args.original:
-        original(cold=False)
 
 
 if __name__ == "__main__":

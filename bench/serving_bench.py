@@ -27,7 +27,7 @@ Shared machines drift by tens of percent within a minute, so every scenario runs
 round, the two generations next to each other, the order reversed every other round; the
 tables show each figure's median over the rounds.
 
-The first generation is commit 3b564c6 (FastAPI + LightGBM): built once from a temporary git
+The first generation is commit 3b564c6: built once from a temporary git
 worktree into a cache (its venv from its own lock, its default model trained by its own
 `flightontime train`), ~/.cache/flightontime-bench/gen1-<commit>; later runs reuse it (its
 package is installed without -e, so the venv outlives the worktree, removed at the end unless

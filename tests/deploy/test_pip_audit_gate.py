@@ -11,7 +11,7 @@ from .pip_audit_gate import decide, main, run_pip_audit
 
 VULNERABLE = {
     "dependencies": [
-        {"name": "fastapi", "version": "0.1.0", "vulns": []},
+        {"name": "msgspec", "version": "0.1.0", "vulns": []},
         {
             "name": "starlette",
             "version": "0.1.0",
@@ -21,11 +21,11 @@ VULNERABLE = {
 }
 UNREACHABLE = {
     "dependencies": [
-        {"name": "fastapi", "skip_reason": "Dependency not found on PyPI and could not be audited"},
+        {"name": "msgspec", "skip_reason": "Dependency not found on PyPI and could not be audited"},
         {"name": "numpy", "skip_reason": "Dependency not found on PyPI and could not be audited"},
     ]
 }
-CLEAN = {"dependencies": [{"name": "fastapi", "version": "1.0", "vulns": []}]}
+CLEAN = {"dependencies": [{"name": "msgspec", "version": "1.0", "vulns": []}]}
 
 
 def test_a_known_vulnerability_fails() -> None:
