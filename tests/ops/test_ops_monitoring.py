@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -550,6 +551,13 @@ def query(url: str, expr: str) -> list[dict[str, Any]]:
     return body["data"]["result"]  # type: ignore[no-any-return]
 
 
+def finite(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The query result if it holds a series whose value is a number (not NaN), else empty."""
+    if result and math.isfinite(float(result[0]["value"][1])):
+        return result
+    return []
+
+
 def test_prometheus_scrapes_the_service(
     prometheus: str, service: Service, traffic: dict[str, int]
 ) -> None:
@@ -585,7 +593,8 @@ def test_prometheus_scrapes_the_service(
         "flightontime:http_requests:rate5m",
         "flightontime:reference_positive_rate",
     ):
-        result = wait_until(lambda r=record: query(prometheus, r), 30, record)
+        # The ratios are absent until the window holds an increase of their denominator.
+        result = wait_until(lambda r=record: finite(query(prometheus, r)), 30, record)
         print(f"{record} = {result[0]['value'][1]}")
     mean = float(
         query(prometheus, "flightontime:prediction_probability:mean_rate1h")[0]["value"][1]
