@@ -41,8 +41,10 @@ lint: install  ## ruff (lint + format check)
 typecheck: install  ## mypy --strict on every package
 	$(HATCH) run typecheck
 
+# The fast suites spread over every core (pytest-xdist); TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= auto
 unit: install  ## pytest (fast suites; no container engine, browser or full training)
-	$(HATCH) run test
+	$(HATCH) run test -n $(TEST_WORKERS) --dist worksteal
 
 test: lint typecheck unit  ## everything a fresh machine checks in a few minutes
 
