@@ -224,7 +224,6 @@ def score_on_dask(input_path: Path, output_path: Path, model: Path, options: Opt
     """`score --engine dask`: INPUT scored into the Parquet directory OUTPUT."""
     import pyarrow as pa
 
-    from flightontime_cli.scoring import input_columns, output_columns
     from flightontime_cli.tables import TableError
     from flightontime_core import BundleError
     from flightontime_core.cluster import (
@@ -234,6 +233,7 @@ def score_on_dask(input_path: Path, output_path: Path, model: Path, options: Opt
         score_dask,
         scored_schema,
     )
+    from flightontime_core.scoring import input_columns, output_columns
 
     require_dask("score")
     try:
@@ -341,7 +341,7 @@ def train_on_dask(
     """`train --engine dask`: a bundle from a partitioned canonical table."""
     import pyarrow as pa
 
-    from flightontime_cli.train import print_summary
+    from flightontime_cli.summary import print_summary
     from flightontime_core.cluster import train_dask
     from flightontime_core.training.pipeline import TrainConfig
 
