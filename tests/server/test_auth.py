@@ -3,8 +3,10 @@ refusing to start, insecure mode, the generated token."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .server import JAVA_REQUEST, ROTATED, TOKEN, Server, launch, start_server
@@ -150,6 +152,15 @@ def test_generated_token_is_printed_once_and_works(bundle_dir: Path, tmp_path: P
         assert len(token) >= 32
         assert "curl -s http://127.0.0.1:" in out
         assert srv.client(token=token).post("/predict", json=JAVA_REQUEST).status_code == 200
+        # The printed example works as pasted: its URL, headers and body, sent as curl would.
+        curl = shlex.split(next(x for x in lines if x.startswith("curl ")))
+        headers = dict(
+            h.split(": ", 1) for h in (curl[i + 1] for i, a in enumerate(curl) if a == "-H")
+        )
+        body = curl[curl.index("-d") + 1]
+        sent = httpx.post(curl[2], content=body, headers=headers, timeout=10)
+        assert sent.status_code == 200, sent.text
+        assert set(sent.json()) >= {"previsao", "probabilidade"}
         assert srv.client(token=None).post("/predict", json=JAVA_REQUEST).status_code == 401
     finally:
         assert srv.stop() == 0

@@ -38,7 +38,8 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 def _banner(token: str, host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104 (display only)
-    body = msgspec.json.encode(EXAMPLE_REQUEST).decode().replace(",", ", ").replace(":", ": ")
+    # indent=0: one line with a space after each separator, the values left as they are.
+    body = msgspec.json.format(msgspec.json.encode(EXAMPLE_REQUEST), indent=0).decode()
     return (
         "\nNo PREDICTION_API_TOKEN set: generated a token for this run (shown once, not stored)."
         f"\n\n  {token}\n\nTry it:\n\n  curl -s http://{shown}:{port}/predict "
