@@ -44,7 +44,7 @@ PROBLEM_PARAMS: dict[str, dict[str, Any]] = {
     "not_positive": {"max": 20_000_000.0},
     "unknown_airport": {"code": "XXXX"},
     "same_airports": {"icao": "KJFK"},
-    "invalid_json": {"detail": "line 1 column 2"},
+    "invalid_json": {"byte": 12},
 }
 NOTICE_PARAMS: dict[str, dict[str, Any]] = {
     "unknown_airline": {"airline": "AZU"},

@@ -112,4 +112,11 @@ def test_transport_errors_speak_the_language(server: Server) -> None:
     assert anonymous.get("/nope").json()["erro"]["mensagem"] == "Rota não encontrada."
     assert anonymous.get("/nope", headers=en).json()["erro"]["mensagem"] == "Route not found."
     malformed = server.client().post("/predict", content=b"{x", headers=en).json()["erro"]
-    assert malformed["detalhes"][0]["motivo"].startswith("malformed JSON")
+    assert malformed["detalhes"][0]["motivo"] == "malformed JSON at byte 1"
+    # msgspec words its errors in English: only their position reaches a Portuguese answer.
+    for body, reason in (
+        (b"{x", "JSON malformado no byte 1"),
+        (b'{"a": [1', "JSON malformado: o corpo termina antes do JSON"),
+    ):
+        pt = server.client().post("/predict", content=body).json()["erro"]["detalhes"][0]
+        assert pt["motivo"] == reason, pt

@@ -68,7 +68,13 @@ _PROBLEMS: dict[str, dict[str, _Template]] = {
         "unknown_field": lambda p: "unknown field",
         "unknown_airport": lambda p: f"unknown airport: {p['code']}",
         "same_airports": lambda p: f"destination equals the origin ({p['icao']})",
-        "invalid_json": lambda p: f"malformed JSON: {p['detail']}",
+        "invalid_json": lambda p: (
+            "malformed JSON: the body ends before its JSON does"
+            if p.get("truncated")
+            else f"malformed JSON at byte {p['byte']}"
+            if "byte" in p
+            else "malformed JSON"
+        ),
         "invalid": lambda p: str(p.get("detail", "invalid value")),
     },
     "pt": {
@@ -89,7 +95,13 @@ _PROBLEMS: dict[str, dict[str, _Template]] = {
         "unknown_field": lambda p: "campo desconhecido",
         "unknown_airport": lambda p: f"aeroporto desconhecido: {p['code']}",
         "same_airports": lambda p: f"destino igual à origem ({p['icao']})",
-        "invalid_json": lambda p: f"JSON malformado: {p['detail']}",
+        "invalid_json": lambda p: (
+            "JSON malformado: o corpo termina antes do JSON"
+            if p.get("truncated")
+            else f"JSON malformado no byte {p['byte']}"
+            if "byte" in p
+            else "JSON malformado"
+        ),
         "invalid": lambda p: str(p.get("detail", "valor inválido")),
     },
 }

@@ -8,6 +8,7 @@ request's language, whatever raised it: this adapter (`ApiError`), Litestar (404
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -35,6 +36,8 @@ INTERNAL: Final = "erro_interno"
 
 WWW_AUTHENTICATE: Final = 'Bearer realm="flightontime"'
 JSON: Final = "application/json"
+# msgspec.DecodeError's "... (byte 12)".
+_BYTE: Final = re.compile(r"\(byte (\d+)\)")
 
 # The transport's own sentences (the core words everything about flights).
 MESSAGES: Final[dict[str, dict[str, str]]] = {
@@ -106,12 +109,24 @@ def flight_details(error: FlightError, language: str) -> list[Detail]:
     ]
 
 
+def json_position(exc: Exception) -> dict[str, Any]:
+    """Where msgspec's decode error says the JSON broke: {"byte": N}, {"truncated": True} or
+    nothing (its message is English, so only the position reaches the answer)."""
+    text = str(exc)
+    at = _BYTE.search(text)
+    if at is not None:
+        return {"byte": int(at.group(1))}
+    if "truncated" in text:
+        return {"truncated": True}
+    return {}
+
+
 def malformed_json(exc: Exception, language: str) -> list[Detail]:
     """`detalhes` for a body that is not JSON."""
     return [
         {
             "campo": "body",
-            "motivo": problem_text("invalid_json", {"detail": str(exc)}, language),
+            "motivo": problem_text("invalid_json", json_position(exc), language),
             "tipo": "invalid_json",
         }
     ]
