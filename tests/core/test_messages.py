@@ -201,8 +201,8 @@ def test_factor_sentences_name_what_they_are_about(
     assert text("holiday", "pt") == "1 dia antes de um feriado aumenta o risco de atraso"
     assert text("airline").startswith("Airline UA (historically late ")
     assert "% of the time" in text("airline")
-    assert text("route").startswith("Route EWR → ORD historically late")
-    assert text("origin").startswith("Departures from EWR around 18:00")
+    assert text("route").startswith("Route EWR → ORD (historically late")
+    assert text("origin").startswith("Departing from EWR around 18:00 (historically late")
     assert text("destination", raises=False) == "Destination ORD lowers the delay risk"
     assert text("distance") == "Distance 1,155 km raises the delay risk"
     assert text("distance", "pt") == "Distância de 1.155 km aumenta o risco de atraso"

@@ -254,8 +254,8 @@ def _factor_en(group: str, p: Params, up: bool) -> str:
         return f"Airline {p['airline']} (historically late {_pct(p['rate'])} of the time) {effect}"
     if group == "origin":
         return (
-            f"Departures from {p['origin']} around {p['hour']:02d}:00 historically late "
-            f"{_pct(p['rate'])} of the time {effect}"
+            f"Departing from {p['origin']} around {p['hour']:02d}:00 (historically late "
+            f"{_pct(p['rate'])} of the time) {effect}"
         )
     if group == "destination":
         return f"Destination {p['destination']} {effect}"
@@ -266,8 +266,8 @@ def _factor_en(group: str, p: Params, up: bool) -> str:
                 f"overall late {_pct(p['rate'])} of the time) {effect}"
             )
         return (
-            f"Route {p['origin']} → {p['destination']} historically late {_pct(p['rate'])} "
-            f"of the time {effect}"
+            f"Route {p['origin']} → {p['destination']} (historically late {_pct(p['rate'])} "
+            f"of the time) {effect}"
         )
     if group == "density":
         return f"Busy hour at {p['origin']}: about {p['flights']:.0f} planned departures {effect}"
