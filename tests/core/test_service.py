@@ -45,7 +45,18 @@ def test_describe_is_the_manifest_as_plain_data(
 ) -> None:
     described = service.describe()
     manifest = json.loads((default_model_dir / MANIFEST_FILE).read_text())
-    assert json.loads(json.dumps(described)) == public(manifest)
+    bundles = described.pop("bundles")
+    assert json.loads(json.dumps(described)) == public(
+        {"countries": [], **manifest}  # a manifest without the field declares none
+    )
+    assert bundles == [
+        {
+            "name": default_model_dir.name,
+            "model_version": service.version,
+            "countries": manifest.get("countries", []),
+            "default": True,
+        }
+    ]
     assert described["model_version"] == service.version
     assert described["metrics"] == manifest["metrics"]
     json.dumps(described)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, generate_latest
 
+from flightontime_core.prediction import Prediction
 from flightontime_server import metrics
 
 WATCHED = (
@@ -27,18 +28,36 @@ def _snapshot() -> dict[str, float]:
     return out
 
 
+def _prediction(late: bool, probability: float, version: str = "m-test") -> Prediction:
+    return Prediction(
+        delayed=late,
+        probability=probability,
+        probabilities={15: probability},
+        cancellation=None,
+        factors=(),
+        warnings=(),
+        decision_threshold=0.3,
+        model_version=version,
+    )
+
+
+def _counted(late: bool, version: str = "m-test") -> None:
+    status = "Atrasado" if late else "Pontual"
+    metrics.PREDICTIONS.labels(status=status, version=version).inc()
+
+
 def _direct(
     single: list[tuple[float, bool, float]], batches: list[tuple[float, list[float], list[bool]]]
 ) -> None:
     for seconds, late, probability in single:
         metrics.INFERENCE_SINGLE.observe(seconds)
         metrics.PREDICTION_PROBABILITY.observe(probability)
-        (metrics.PREDICTED_LATE if late else metrics.PREDICTED_ON_TIME).inc()
+        _counted(late)
     for seconds, probabilities, lates in batches:
         metrics.INFERENCE_BATCH.observe(seconds)
         for probability, late in zip(probabilities, lates, strict=True):
             metrics.PREDICTION_PROBABILITY.observe(probability)
-            (metrics.PREDICTED_LATE if late else metrics.PREDICTED_ON_TIME).inc()
+            _counted(late)
 
 
 def test_flush_adds_what_direct_observation_adds() -> None:
@@ -51,9 +70,9 @@ def test_flush_adds_what_direct_observation_adds() -> None:
     direct = _snapshot()
     pending = metrics.PendingPredictions()
     for seconds, late, probability in single:
-        pending.single(seconds, late, probability)
+        pending.single(seconds, _prediction(late, probability))
     for seconds, batch, late_flags in batches:
-        pending.batch(seconds, sum(late_flags), batch)
+        pending.batch(seconds, [_prediction(f, p) for p, f in zip(batch, late_flags, strict=True)])
     assert _snapshot() == direct  # nothing is added before the flush
     pending.flush()
     bulk = _snapshot()
@@ -67,8 +86,8 @@ def test_flush_adds_what_direct_observation_adds() -> None:
 def test_a_full_backlog_flushes_itself() -> None:
     pending = metrics.PendingPredictions(limit=3)
     before = _snapshot()
-    pending.single(0.001, True, 0.9)
-    pending.batch(0.002, 1, [0.8, 0.1])
+    pending.single(0.001, _prediction(True, 0.9))
+    pending.batch(0.002, [_prediction(True, 0.8), _prediction(False, 0.1)])
     after = _snapshot()
     assert after["flightontime_prediction_probability_count"] == (
         before["flightontime_prediction_probability_count"] + 3
@@ -84,3 +103,16 @@ def test_probability_buckets_are_five_percent_wide() -> None:
     ]
     assert bounds[:3] == ["0.05", "0.1", "0.15"]
     assert len(bounds) == 21
+
+
+def test_predictions_carry_the_version_of_the_bundle_that_answered() -> None:
+    def count(version: str) -> float:
+        key = f'flightontime_predictions_total{{status="Atrasado",version="{version}"}}'
+        return _snapshot().get(key, 0.0)
+
+    before_a, before_b = count("m-a"), count("m-b")
+    pending = metrics.PendingPredictions()
+    pending.batch(0.001, [_prediction(True, 0.9, "m-a"), _prediction(True, 0.8, "m-b")])
+    pending.single(0.001, _prediction(True, 0.7, "m-b"))
+    pending.flush()
+    assert (count("m-a") - before_a, count("m-b") - before_b) == (1.0, 2.0)

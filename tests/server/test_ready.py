@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from .server import JAVA_REQUEST, TOKEN, Server, start_server
+from flightontime_server.adapter import BUNDLE_ERROR
+
+from .server import JAVA_REQUEST, TOKEN, Server, launch, start_server
 
 
 def test_not_ready_until_the_bundle_appears(bundle_dir: Path, tmp_path: Path) -> None:
@@ -54,27 +57,30 @@ def _tamper(bundle: Path) -> None:
     target.write_bytes(bytes(data))
 
 
-def test_tampered_bundle_never_becomes_ready(bundle_dir: Path, tmp_path: Path) -> None:
+def _refused(tmp: Path, model_dir: Path) -> str:
+    """Run the server on a bad bundle: it must end before serving; what it printed."""
+    proc, port = launch(tmp, model_dir, env={"PREDICTION_API_TOKEN": TOKEN})
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    printed = (tmp / "stderr.log").read_text() + (tmp / "stdout.log").read_text()
+    assert code == BUNDLE_ERROR, printed
+    with pytest.raises(httpx.TransportError):  # no worker ever listened
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1, trust_env=False)
+    return printed
+
+
+def test_a_tampered_bundle_ends_serve_naming_the_file(bundle_dir: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(bundle_dir, model_dir)
     _tamper(model_dir)
-    srv = start_server(
-        tmp_path / "srv", model_dir, env={"PREDICTION_API_TOKEN": TOKEN}, ready=False
-    )
-    try:
-        client = srv.client()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "rejected" not in srv.logs():
-            time.sleep(0.1)
-        assert "rejected" in srv.logs()
-        for _ in range(3):
-            assert client.get("/ready").status_code == 503
-            time.sleep(0.2)
-        assert client.post("/predict", json=JAVA_REQUEST).status_code == 503
-        assert client.get("/health").status_code == 200
-        srv.assert_alive()
-    finally:
-        srv.stop()
+    printed = _refused(tmp_path / "srv", model_dir)
+    assert "model bundle refused, not serving" in printed
+    assert str(model_dir / "model.onnx") in printed
+    assert "sha256" in printed
+    assert "Traceback" not in printed
 
 
 def test_ready_probe_needs_no_token(bundle_dir: Path, tmp_path: Path) -> None:
@@ -87,7 +93,7 @@ def test_ready_probe_needs_no_token(bundle_dir: Path, tmp_path: Path) -> None:
         srv.stop()
 
 
-def test_bundle_failing_its_self_test_never_becomes_ready(bundle_dir: Path, tmp_path: Path) -> None:
+def test_a_bundle_failing_its_self_test_ends_serve(bundle_dir: Path, tmp_path: Path) -> None:
     # Files and version intact (verification passes), but the stored answers moved: the
     # self-test catches what a different runtime or feature code would change.
     model_dir = tmp_path / "model"
@@ -96,14 +102,32 @@ def test_bundle_failing_its_self_test_never_becomes_ready(bundle_dir: Path, tmp_
     case = manifest["self_test"][0]
     case["probabilities"] = {k: min(1.0, v + 0.1) for k, v in case["probabilities"].items()}
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    printed = _refused(tmp_path / "srv", model_dir)
+    assert "self-test failed" in printed
+    assert str(model_dir / "manifest.json") in printed
+    assert "Traceback" not in printed
+
+
+def test_a_bundle_arriving_late_and_bad_never_becomes_ready(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    # Nothing to verify at start: the workers wait, then refuse it and stay not ready.
+    model_dir = tmp_path / "model"
     srv = start_server(
-        tmp_path / "srv", model_dir, env={"PREDICTION_API_TOKEN": TOKEN}, ready=False
+        tmp_path / "srv",
+        model_dir,
+        env={"PREDICTION_API_TOKEN": TOKEN, "FLIGHTONTIME_MODEL_POLL_INTERVAL_S": "0.1"},
+        ready=False,
     )
     try:
+        staging = tmp_path / "staging"
+        shutil.copytree(bundle_dir, staging)
+        _tamper(staging)
+        staging.rename(model_dir)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "rejected" not in srv.logs():
             time.sleep(0.1)
-        assert "self-test failed" in srv.logs()
+        assert "rejected" in srv.logs()
         client = srv.client()
         failed = client.get("/ready")
         assert failed.status_code == 503
@@ -115,6 +139,31 @@ def test_bundle_failing_its_self_test_never_becomes_ready(bundle_dir: Path, tmp_
         srv.assert_alive()
     finally:
         srv.stop()
+
+
+def test_two_workers_never_answer_503_once_ready(bundle_dir: Path, tmp_path: Path) -> None:
+    # Each worker loads the bundle before it accepts a connection, so whichever answers is
+    # ready: after the first 200, every probe is a 200.
+    proc, port = launch(
+        tmp_path, bundle_dir, env={"PREDICTION_API_TOKEN": TOKEN, "FLIGHTONTIME_WORKERS": "2"}
+    )
+    seen: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as c:
+            while time.monotonic() < deadline and seen.count(200) < 300:
+                assert proc.poll() is None, (tmp_path / "stderr.log").read_text()
+                try:
+                    seen.append(c.get("/ready", timeout=2).status_code)
+                except httpx.TransportError:
+                    time.sleep(0.01)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert 200 in seen
+    first = seen.index(200)
+    assert set(seen[first:]) == {200}, seen[first:]
+    assert seen.count(200) == 300
 
 
 def test_ready_is_logged_with_the_model_version(server: Server) -> None:

@@ -7,6 +7,7 @@ importing the core at module import, so `flightontime --help` stays fast.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -65,16 +66,18 @@ def score_rows(
 # -- predict ----------------------------------------------------------------------------------
 
 
-def _load_service(model: Path | None) -> PredictionService:
-    """The verified, self-tested model, or exit 1 with the bundle's reason."""
+def _load_service(models: Sequence[Path]) -> PredictionService:
+    """The verified, self-tested bundles (each flight answered by its origin's country's), or
+    exit 1 with the bundle's reason."""
     from flightontime_core import BundleError, PredictionService
 
     s = output.settings()
-    path = model if model is not None else Path(s.model_dir)
+    paths = list(models) or [Path(p) for p in s.model_dir.split(os.pathsep) if p]
     try:
-        return PredictionService.load(path, threads=s.threads)
+        return PredictionService.load(paths, threads=s.threads)
     except BundleError as exc:
-        output.fail(f"cannot load the model bundle at {path}: {exc}")
+        shown = ", ".join(str(p) for p in paths)
+        output.fail(f"cannot load the model bundles at {shown}: {exc}")
 
 
 def _refuse(error: FlightError, language: str) -> NoReturn:
@@ -117,8 +120,10 @@ def _answer_table(flight: dict[str, Any], body: dict[str, Any]) -> Any:
 @click.option("--clima", help="Origin weather as JSON, e.g. '{\"vento_kmh\": 30}'.")
 @click.option(
     "--model",
+    multiple=True,
     type=click.Path(path_type=Path),
-    help="Model bundle directory [default: FLIGHTONTIME_MODEL_DIR].",
+    help="A model bundle, or a directory of bundles; repeat for several (the first answers "
+    "other countries) [default: FLIGHTONTIME_MODEL_DIR, every bundle under models/].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON answer.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
@@ -129,7 +134,7 @@ def predict(
     data_partida: str,
     distancia_m: float | None,
     clima: str | None,
-    model: Path | None,
+    model: tuple[Path, ...],
     as_json: bool,
     lang: str,
 ) -> None:
@@ -246,8 +251,10 @@ def _summary(tally: _Tally, target: Path, seconds: float) -> None:
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 @click.option(
     "--model",
+    multiple=True,
     type=click.Path(path_type=Path),
-    help="Model bundle directory [default: FLIGHTONTIME_MODEL_DIR].",
+    help="A model bundle, or a directory of bundles; repeat for several (the first answers "
+    "other countries) [default: FLIGHTONTIME_MODEL_DIR, every bundle under models/].",
 )
 @click.option(
     "--chunk-size",
@@ -285,7 +292,7 @@ def _summary(tally: _Tally, target: Path, seconds: float) -> None:
 def score(
     input_path: Path,
     output_path: Path,
-    model: Path | None,
+    model: tuple[Path, ...],
     chunk_size: int,
     lang: str,
     engine: str,
@@ -321,7 +328,9 @@ def score(
             )
         s = output.settings()
         options = Options(scheduler, workers, partition_size, chunk_size, lang, s.threads)
-        score_on_dask(input_path, output_path, model or Path(s.model_dir), options)
+        if len(model) > 1:
+            raise click.UsageError("the dask engine takes one --model (a bundle or a directory)")
+        score_on_dask(input_path, output_path, model[0] if model else Path(s.model_dir), options)
         return
     if scheduler is not None or workers is not None:
         raise click.UsageError("--scheduler and --workers need --engine dask")

@@ -6,6 +6,7 @@ the serving image without the server package, rich or numpy being imported.
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,8 +19,10 @@ from flightontime_cli import output
 @click.command()
 @click.option(
     "--model",
+    multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Model bundle directory [default: the server's setting].",
+    help="A model bundle, or a directory of bundles; repeat for several (the first answers "
+    "other countries) [default: the server's setting, every bundle under models/].",
 )
 @click.option("--host", help="Interface to bind [default: the server's setting].")
 @click.option("--port", type=click.IntRange(1, 65535), help="TCP port [default: the server's].")
@@ -29,7 +32,7 @@ from flightontime_cli import output
     "--generate-token", is_flag=True, help="Without a configured token, make one and print it."
 )
 def serve(
-    model: Path | None,
+    model: tuple[Path, ...],
     host: str | None,
     port: int | None,
     workers: int | None,
@@ -44,7 +47,7 @@ def serve(
     except AdapterNotFoundError as exc:
         output.fail(str(exc))
     options = ServeOptions(
-        model_dir=None if model is None else str(model),
+        model_dir=os.pathsep.join(str(m) for m in model) if model else None,
         host=host,
         port=port,
         workers=workers,

@@ -23,8 +23,9 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """FlightOnTime's command-line settings; each field is FLIGHTONTIME_<FIELD NAME>."""
 
-    # The bundle `predict`, `score`, `serve` and `verify` use, and `train` writes.
-    model_dir: str = "models/default"
+    # What `predict`, `score` and `serve` answer with: a bundle, or a directory of bundles
+    # (each flight answered by the bundle of its origin's country, `default` for the rest).
+    model_dir: str = "models"
     # The port `healthcheck` probes on 127.0.0.1 (the server's own port setting).
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     # Where `data anac` caches the downloaded months (under <dir>/anac).

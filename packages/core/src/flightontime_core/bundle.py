@@ -117,6 +117,9 @@ class Manifest(msgspec.Struct, kw_only=True):
     training: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     signature: dict[str, Any] = {}
+    # ISO 3166-1 alpha-2 countries of the training flights' origins: a service routes a flight
+    # from one of them to this bundle.
+    countries: tuple[str, ...] = ()
 
 
 def sha256_bytes(data: bytes) -> str:

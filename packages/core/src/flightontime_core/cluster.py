@@ -69,12 +69,15 @@ class BundleRef:
 
     @classmethod
     def read(cls, model_dir: str | Path) -> BundleRef:
-        """The bundle's manifest, read on the client (BundleError when it is no bundle)."""
+        """The manifests of the bundle or directory of bundles, read on the client
+        (BundleError when it holds none); the version names every bundle, in order."""
         from flightontime_core.bundle import read_manifest
+        from flightontime_core.service import bundle_paths
 
         path = Path(model_dir).absolute()
-        manifest = read_manifest(path)
-        return cls(str(path), manifest.model_version, tuple(manifest.behaviour.thresholds))
+        manifests = [read_manifest(p) for p in bundle_paths(path)]
+        version = "+".join(m.model_version for m in manifests)
+        return cls(str(path), version, tuple(manifests[0].behaviour.thresholds))
 
 
 @functools.lru_cache(maxsize=4)
@@ -85,10 +88,11 @@ def worker_service(path: str, version: str, threads: int = 1) -> PredictionServi
     from flightontime_core.service import PredictionService
 
     service = PredictionService.load(path, threads=threads)
-    if service.version != version:
+    found = "+".join(m.version for m in service.models)
+    if found != version:
         raise BundleError(
             None,
-            f"the bundle at {path} on this worker is {service.version}, the client read "
+            f"the bundle at {path} on this worker is {found}, the client read "
             f"{version} (give every worker the same bundle)",
         )
     return service

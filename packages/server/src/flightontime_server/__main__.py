@@ -1,9 +1,10 @@
-"""`python -m flightontime_server [--model DIR] [--host H] [--port P] [--workers N]
+"""`python -m flightontime_server [--model DIR ...] [--host H] [--port P] [--workers N]
 [--insecure-no-auth] [--generate-token]`: serve the HTTP API (the same as `flightontime serve`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from flightontime_core.adapters import ServeOptions
@@ -13,7 +14,12 @@ from flightontime_server.adapter import HTTP_ADAPTER
 def main(argv: list[str] | None = None) -> int:
     """Parse the options and serve; the exit code."""
     parser = argparse.ArgumentParser(prog="python -m flightontime_server", description=__doc__)
-    parser.add_argument("--model", help="model bundle directory (FLIGHTONTIME_MODEL_DIR)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="a model bundle, or a directory of bundles; may be repeated, the first answers "
+        "other countries (FLIGHTONTIME_MODEL_DIR)",
+    )
     parser.add_argument("--host", help="interface to bind (FLIGHTONTIME_HOST)")
     parser.add_argument("--port", type=int, help="TCP port (FLIGHTONTIME_PORT)")
     parser.add_argument(
@@ -29,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     options = ServeOptions(
-        model_dir=args.model,
+        model_dir=None if not args.model else os.pathsep.join(args.model),
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -28,6 +28,8 @@ from flightontime_server.settings import Settings, SettingsError
 APP_FACTORY: Final = "flightontime_server.app:from_environment"
 # Exit status of a configuration that cannot be served (as the first generation's).
 CONFIG_ERROR: Final = 2
+# Exit status of a bundle that fails verification or its self-test before any worker starts.
+BUNDLE_ERROR: Final = 3
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -64,6 +66,41 @@ def _settings(options: ServeOptions) -> Settings:
     return Settings.from_environ(merged.environ())
 
 
+def _verify_bundles(settings: Settings) -> str | None:
+    """Load, verify and self-test every bundle once, before any worker starts: why one was
+    refused, or None. Bundles not there yet are left to the workers, which wait for them."""
+    from flightontime_core.errors import BundleError
+    from flightontime_core.service import PredictionService, find_bundles
+
+    paths = settings.model_paths
+    if not paths or not all(find_bundles(p) for p in paths):
+        print(f"waiting for model bundles at {settings.model_dir}", file=sys.stderr, flush=True)
+        return None
+    try:
+        service = PredictionService.load(
+            paths,
+            threads=1,
+            decision_threshold=settings.decision_threshold,
+            public_key=settings.model_public_key,
+        )
+    except (BundleError, ValueError, OSError) as exc:
+        return str(exc)
+    for model in service.models:
+        countries = ",".join(model.manifest.countries) or "no country"
+        print(
+            f"bundle {model.bundle.path} verified: {model.version} ({countries})",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not settings.model_public_key:
+        print(
+            "bundle signatures not checked: no FLIGHTONTIME_MODEL_PUBLIC_KEY (unsigned serving)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return None
+
+
 class HttpAdapter:
     """Serves the core's predictions over HTTP."""
 
@@ -85,6 +122,10 @@ class HttpAdapter:
             token = secrets.token_urlsafe(32)
             settings = msgspec.structs.replace(settings, api_token=token)
             print(_banner(token, settings.host, settings.port), flush=True)
+        refused = _verify_bundles(settings)
+        if refused is not None:
+            print(f"error: model bundle refused, not serving: {refused}", file=sys.stderr)
+            return BUNDLE_ERROR
         workers = settings.worker_count
         created: Path | None = None
         metrics_dir = Path(settings.metrics_dir) if settings.metrics_dir else None

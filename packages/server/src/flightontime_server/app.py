@@ -1,6 +1,7 @@
 """The application factory: settings and a core service -> a Litestar app.
 
-The lifespan loads the bundle (waiting for it when it is not there yet), the guard checks
+The lifespan loads the bundles before the worker accepts connections (or waits for them when they
+are not there yet), the guard checks
 tokens before the body is read, `request_max_body_size` bounds the body, the exception handlers
 give the one error shape, Litestar generates the OpenAPI document and the docs page (its assets
 served from the swagger-ui-bundle package, no CDN). `asgi_app` wraps it with the request
@@ -10,11 +11,11 @@ observer (access log, request id, request metrics) for uvicorn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Final
 
 from litestar import Litestar, Request, Response, get
@@ -29,7 +30,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from flightontime_core import __version__
 from flightontime_core.errors import BundleError
-from flightontime_core.service import PredictionService
+from flightontime_core.service import PredictionService, find_bundles
 from flightontime_server import metrics
 from flightontime_server.auth import guard_for
 from flightontime_server.errors import exception_handlers
@@ -55,30 +56,45 @@ DESCRIPTION: Final = (
 )
 
 
-async def load_when_present(state: ServingState, settings: Settings) -> None:
-    """Wait for the bundle, load and verify it, run its self-test; a failure leaves the
-    server alive and never ready, and the log says why."""
-    path = Path(settings.model_dir)
-    if not (path / "manifest.json").is_file():
-        logger.warning("no model bundle at %s yet; /ready answers 503 until one appears", path)
-        while not (path / "manifest.json").is_file():
-            await asyncio.sleep(settings.model_poll_interval_s)
+def bundles_present(settings: Settings) -> bool:
+    """True when every configured path holds a bundle (or a directory of them)."""
+    paths = settings.model_paths
+    return bool(paths) and all(find_bundles(p) for p in paths)
+
+
+async def load_bundles(state: ServingState, settings: Settings) -> None:
+    """Load and verify every bundle, run their self-tests, then serve them; a failure leaves
+    `state` failed (never ready) and raises BundleError."""
     try:
-        # Hashing and checking the bundle is CPU work: the loop stays free for the probes.
+        # Hashing and checking the bundles is CPU work: the loop stays free for the probes.
         service = await asyncio.to_thread(
             PredictionService.load,
-            path,
+            settings.model_paths,
             threads=settings.threads,
             decision_threshold=settings.decision_threshold,
             public_key=settings.model_public_key,
         )
     except (BundleError, ValueError, OSError) as exc:
         state.failed = True
-        logger.error("model bundle at %s rejected, service will not become ready: %s", path, exc)
-        return
+        logger.error("model bundle rejected, service will not become ready: %s", exc)
+        raise BundleError(None, str(exc)) from None
     if settings.model_public_key:
-        logger.info("model signature verified with %s", settings.model_public_key)
+        logger.info("model signatures verified with %s", settings.model_public_key)
+    else:
+        logger.warning("model signatures not checked (no FLIGHTONTIME_MODEL_PUBLIC_KEY)")
     became_ready(state, service)
+
+
+async def load_when_present(state: ServingState, settings: Settings) -> None:
+    """Wait for the bundles that are not there yet, then load them (`load_bundles`)."""
+    if not bundles_present(settings):
+        logger.warning(
+            "no model bundle at %s yet; /ready answers 503 until one appears", settings.model_dir
+        )
+        while not bundles_present(settings):
+            await asyncio.sleep(settings.model_poll_interval_s)
+    with contextlib.suppress(BundleError):  # logged, and the state says failed
+        await load_bundles(state, settings)
 
 
 def became_ready(state: ServingState, service: PredictionService) -> None:
@@ -87,12 +103,17 @@ def became_ready(state: ServingState, service: PredictionService) -> None:
     # What is loaded now lives as long as the process: out of the cyclic collector's sight, a
     # full collection no longer walks it on the request path.
     gc.freeze()
-    metrics.set_model_info(service.version, service.thresholds)
+    for model in service.models:
+        metrics.set_model_info(model.version, model.thresholds)
     logger.info(
         "model ready",
         extra={
             "fields": {
                 "model_version": service.version,
+                "bundles": [
+                    {"version": m.version, "countries": list(m.manifest.countries)}
+                    for m in service.models
+                ],
                 "thresholds": list(service.thresholds),
                 "decision_threshold": service.decision_threshold,
             }
@@ -175,6 +196,10 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
         loader = None
         if service is not None:
             became_ready(state, service)
+        elif bundles_present(settings):
+            # Before this worker accepts a connection: it never answers /ready with 503 once
+            # another worker said 200, and a bundle it cannot load stops it.
+            await load_bundles(state, settings)
         else:
             loader = asyncio.create_task(load_when_present(state, settings))
         flusher = asyncio.create_task(pending.flush_every(METRICS_FLUSH_S))

@@ -32,6 +32,8 @@ from prometheus_client import (
     values,
 )
 
+from flightontime_core.prediction import Prediction
+
 # Probes and scrapes would drown the real traffic.
 UNCOUNTED_PATHS: Final = frozenset({"/health", "/ready", "/metrics"})
 # Every path no route matched shares this label (bounded cardinality under scanning).
@@ -55,8 +57,8 @@ HTTP_IN_PROGRESS = Gauge(
 )
 PREDICTIONS = Counter(
     "flightontime_predictions_total",
-    "Flights predicted, by predicted class.",
-    ["status"],
+    "Flights predicted, by predicted class and the bundle version that answered.",
+    ["status", "version"],
 )
 PREDICTION_PROBABILITY = Histogram(
     "flightontime_prediction_probability",
@@ -76,10 +78,9 @@ MODEL_INFO = Gauge(
     multiprocess_mode="max",
 )
 
-# Children resolved once: label lookups are measurable on the hot path. The status label keeps
-# the first generation's Portuguese values whatever language the answer spoke.
-PREDICTED_LATE = PREDICTIONS.labels(status="Atrasado")
-PREDICTED_ON_TIME = PREDICTIONS.labels(status="Pontual")
+# The status label keeps the first generation's Portuguese values whatever language the answer
+# spoke.
+STATUS_LABELS: Final = ("Pontual", "Atrasado")
 INFERENCE_SINGLE = INFERENCE_SECONDS.labels(kind="single")
 INFERENCE_BATCH = INFERENCE_SECONDS.labels(kind="batch")
 
@@ -115,52 +116,56 @@ class PendingPredictions:
     """
 
     def __init__(self, limit: int = 50_000) -> None:
-        self._single: list[tuple[float, bool, float]] = []
-        self._batches: list[tuple[float, int, Sequence[float]]] = []
+        self._single: list[tuple[float, Prediction]] = []
+        self._batches: list[tuple[float, Sequence[Prediction]]] = []
         self._pending = 0
         self._limit = limit
-        self._late = PREDICTED_LATE
-        self._on_time = PREDICTED_ON_TIME
+        # Children resolved once per (delayed, version): label lookups cost on every flush.
+        self._counters: dict[tuple[bool, str], Counter] = {}
 
-    def single(self, seconds: float, late: bool, probability: float) -> None:
+    def single(self, seconds: float, prediction: Prediction) -> None:
         """One flight predicted alone."""
-        self._single.append((seconds, late, probability))
+        self._single.append((seconds, prediction))
         self._pending += 1
         if self._pending >= self._limit:
             self.flush()
 
-    def batch(self, seconds: float, late: int, probabilities: Sequence[float]) -> None:
-        """A batch predicted in one call: `late` of its `probabilities` answered delayed."""
-        self._batches.append((seconds, late, probabilities))
-        self._pending += len(probabilities)
+    def batch(self, seconds: float, predictions: Sequence[Prediction]) -> None:
+        """A batch's answered flights, predicted in one call."""
+        self._batches.append((seconds, predictions))
+        self._pending += len(predictions)
         if self._pending >= self._limit:
             self.flush()
+
+    def _counter(self, delayed: bool, version: str) -> Counter:
+        counter = self._counters.get((delayed, version))
+        if counter is None:
+            counter = self._counters[(delayed, version)] = PREDICTIONS.labels(
+                status=STATUS_LABELS[delayed], version=version
+            )
+        return counter
 
     def flush(self) -> None:
         """Add everything pending to the Prometheus metrics."""
         single, self._single = self._single, []
         batches, self._batches = self._batches, []
         self._pending = 0
-        late = on_time = 0
+        counts: dict[tuple[bool, str], int] = {}
         observe_probability = PREDICTION_PROBABILITY.observe
         observe_single = INFERENCE_SINGLE.observe
-        for seconds, delayed, probability in single:
+        for seconds, prediction in single:
             observe_single(seconds)
-            observe_probability(probability)
-            if delayed:
-                late += 1
-            else:
-                on_time += 1
-        for seconds, n_late, probabilities in batches:
+            observe_probability(prediction.probability)
+            key = (prediction.delayed, prediction.model_version)
+            counts[key] = counts.get(key, 0) + 1
+        for seconds, predictions in batches:
             INFERENCE_BATCH.observe(seconds)
-            late += n_late
-            on_time += len(probabilities) - n_late
-            for probability in probabilities:
-                observe_probability(probability)
-        if late:
-            self._late.inc(late)
-        if on_time:
-            self._on_time.inc(on_time)
+            for prediction in predictions:
+                observe_probability(prediction.probability)
+                key = (prediction.delayed, prediction.model_version)
+                counts[key] = counts.get(key, 0) + 1
+        for (delayed, version), n in counts.items():
+            self._counter(delayed, version).inc(n)
 
     async def flush_every(self, interval_s: float) -> None:
         """Flush every `interval_s` seconds until cancelled."""

@@ -37,7 +37,9 @@ def available_cpus() -> int:
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """FlightOnTime's HTTP server configuration."""
 
-    model_dir: str = "models/default"
+    # A bundle, a directory of bundles (each flight answered by its origin's country's, the
+    # `default` one for the rest), or several of either separated by os.pathsep.
+    model_dir: str = "models"
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=1, le=65535)] = 8000
     # None: one worker per available CPU.
@@ -71,6 +73,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             for name, value in msgspec.structs.asdict(self).items()
         }
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    @property
+    def model_paths(self) -> list[str]:
+        """The bundles or directories of bundles `model_dir` names, in order."""
+        return [p for p in self.model_dir.split(os.pathsep) if p.strip()]
 
     @property
     def worker_count(self) -> int:

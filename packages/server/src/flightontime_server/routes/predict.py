@@ -128,7 +128,7 @@ def predict_routes(
             prediction = service.predict(flight)
         except FlightError as exc:
             raise _invalid(language, flight_details(exc, language), "invalid_flight") from None
-        pending.single(time.perf_counter() - start, prediction.delayed, prediction.probability)
+        pending.single(time.perf_counter() - start, prediction)
         return respond(200, contract.answer(prediction, language))
 
     @post(
@@ -172,9 +172,7 @@ def predict_routes(
             for r in results
         ]
         if predictions:
-            pending.batch(
-                seconds, sum(p.delayed for p in predictions), [p.probability for p in predictions]
-            )
+            pending.batch(seconds, predictions)
         return respond(200, {"resultados": slots})
 
     handlers = [predict, predict_batch]
