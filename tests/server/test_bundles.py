@@ -69,10 +69,8 @@ def test_model_lists_every_bundle_and_ready_names_the_default(
     ]
     metrics = client.get("/metrics").text
     for name in ("default", "brazil"):
-        assert (
-            f'flightontime_model_info{{thresholds="15,30,60",version="{_version(two_markets, name)}"}}'
-            in metrics
-        )
+        version = _version(two_markets, name)
+        assert f'flightontime_model_info{{thresholds="15,30,60",version="{version}"}}' in metrics
 
 
 def test_several_models_given_the_first_is_the_default(two_markets: Path, tmp_path: Path) -> None:
