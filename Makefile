@@ -4,6 +4,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 MODEL_DIR ?= models/default
+# What `make run` serves: a bundle, or a directory of bundles (each flight by its country's).
+SERVE_MODELS ?= models
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -32,8 +34,8 @@ $(VENV)/.installed: pyproject.toml $(MEMBERS) requirements/dev.lock | $(HATCH)
 	$(HATCH) run true
 	@touch $@
 
-run: install  ## serve the committed default model (prints a token when none is set)
-	$(HATCH) run flightontime serve --model $(MODEL_DIR) --host $(HOST) --port $(PORT) --generate-token
+run: install  ## serve every committed bundle under models/ (prints a token when none is set)
+	$(HATCH) run flightontime serve --model $(SERVE_MODELS) --host $(HOST) --port $(PORT) --generate-token
 
 lint: install  ## ruff (lint + format check)
 	$(HATCH) run lint

@@ -10,7 +10,7 @@ from flightontime_cli.settings import Settings, SettingsError, env_name, load_se
 def test_defaults() -> None:
     s = load_settings({})
     assert s == Settings()
-    assert s.model_dir == "models/default"
+    assert s.model_dir == "models"
     assert s.port == 8000
     assert s.data_cache_dir == "data/raw"
     assert s.anac_base_url is None
