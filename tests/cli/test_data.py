@@ -49,7 +49,7 @@ def test_downloads_prints_paths_and_summary_then_uses_the_cache(
     assert first.stdout.split() == [str(cache / "VRA_2023-01.csv"), str(cache / "VRA_2023-02.csv")]
     assert "2 downloaded, 0 from cache" in first.stderr
     assert "rows read 17, kept 8" in first.stderr
-    assert "dropped 2 row(s): bad_date" in first.stderr
+    assert "dropped 2 row(s): unreadable_date" in first.stderr
 
     second = run(*args)
     assert second.exit_code == 0, second.output
@@ -96,7 +96,7 @@ def test_convert_anac_counts_dropped_rows(run, anac_dir: Path, tmp_path: Path) -
     result = run("data", "convert", "--source", "anac", *args, "--out", out)
     assert result.exit_code == 0, result.output
     assert "rows read 17, kept 8" in result.stderr
-    assert "dropped 2 row(s): bad_date" in result.stderr
+    assert "dropped 2 row(s): unreadable_date" in result.stderr
     assert len(pd.read_csv(out)) == 8
 
 
