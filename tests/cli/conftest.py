@@ -1,7 +1,7 @@
 """Fixtures of the command-line tests: a bundle to score with, a runner, a clean environment.
 
-The ANAC fixtures (`anac_dir`, `portal_server`) are the source readers' own, imported from
-their conftest so both suites serve the same files the same way.
+The ANAC fixtures (`anac_dir`, `portal_server`, `vra_real_month`) are the source readers' own,
+imported from their conftest so both suites serve the same files the same way.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from core.training.sources.conftest import anac_dir, bts_dir, portal_server
+from core.training.sources.conftest import anac_dir, bts_dir, portal_server, vra_real_month
 from flightontime_cli.main import cli
 from flightontime_cli.settings import FIELDS, env_name
 
-__all__ = ["anac_dir", "bts_dir", "portal_server"]
+__all__ = ["anac_dir", "bts_dir", "portal_server", "vra_real_month"]
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,7 @@ def test_downloads_prints_paths_and_summary_then_uses_the_cache(
     assert first.stdout.split() == [str(cache / "VRA_2023-01.csv"), str(cache / "VRA_2023-02.csv")]
     assert "2 downloaded, 0 from cache" in first.stderr
     assert "rows read 17, kept 8" in first.stderr
-    assert "dropped 2 row(s): bad_date" in first.stderr
+    assert "dropped 2 row(s): unreadable_date" in first.stderr
 
     second = run(*args)
     assert second.exit_code == 0, second.output
@@ -96,7 +96,7 @@ def test_convert_anac_counts_dropped_rows(run, anac_dir: Path, tmp_path: Path) -
     result = run("data", "convert", "--source", "anac", *args, "--out", out)
     assert result.exit_code == 0, result.output
     assert "rows read 17, kept 8" in result.stderr
-    assert "dropped 2 row(s): bad_date" in result.stderr
+    assert "dropped 2 row(s): unreadable_date" in result.stderr
     assert len(pd.read_csv(out)) == 8
 
 
@@ -120,3 +120,47 @@ def test_convert_bad_arguments(run, anac_dir: Path, bts_dir: Path, tmp_path: Pat
     assert wrong_format.exit_code == 1
     assert "VRA header" in wrong_format.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_convert_the_real_anac_month(run, vra_real_month: Path, tmp_path: Path) -> None:
+    from flightontime_core.airports import resolve_airport
+
+    out = tmp_path / "anac.parquet"
+    result = run("data", "convert", "--source", "anac", "--input", vra_real_month, "--out", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    # 117 usable flights touch SBSI, SBDO, SBRD or SBUY, which airportsdata knows only by older
+    # codes: dropped as unknown aerodromes until airports.py resolves them, kept after.
+    renamed_unknown = 117 if resolve_airport("SBSI") is None else 0
+    kept = 23_408 - renamed_unknown
+    assert len(table) == kept
+    cancelled = int(table["cancelled"].sum())
+    assert cancelled == (542 if renamed_unknown else 544)
+    assert f"rows read 30224, kept {kept} ({cancelled} cancelled)" in result.stderr
+    assert "dropped 4616 row(s): not_domestic_line" in result.stderr
+    assert "dropped 2198 row(s): not_regular_flight" in result.stderr
+    assert "dropped 2 row(s): implausible_delay" in result.stderr
+    dropped = [line for line in result.stderr.splitlines() if "dropped" in line]
+    assert len(dropped) == (4 if renamed_unknown else 3)
+    if renamed_unknown:
+        assert f"dropped {renamed_unknown} row(s): unknown_aerodrome" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["empty", "binary", "damaged_gzip"])
+def test_convert_refuses_a_file_that_is_not_vra(
+    run, kind: str, vra_real_month: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "month.csv"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "binary":  # a real PNG of the committed model card
+        repo = Path(__file__).resolve().parents[2]
+        path.write_bytes((repo / "models" / "default" / "card_roc.png").read_bytes())
+    else:
+        path.write_bytes(vra_real_month.read_bytes()[:10_000])
+    out = tmp_path / "x.parquet"
+    result = run("data", "convert", "--source", "anac", "--input", path, "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {path}: ") or f"\nerror: {path}: " in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()

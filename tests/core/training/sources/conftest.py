@@ -12,12 +12,20 @@ import pytest
 
 # The fixture files live with the rest of the test data, in tests/fixtures.
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+# A real VRA month as the portal publishes it, committed gzipped with its provenance (README.md).
+REAL_MONTH = Path(__file__).resolve().parents[4] / "data" / "anac" / "VRA_2021-04.csv.gz"
 
 
 @pytest.fixture
 def anac_dir() -> Path:
     """ANAC VRA month files: UTF-8 with BOM, UTF-8 without BOM, Latin-1 (older header)."""
     return FIXTURES / "anac"
+
+
+@pytest.fixture(scope="session")
+def vra_real_month() -> Path:
+    """April 2021 of ANAC VRA, byte for byte as the portal publishes it, gzipped."""
+    return REAL_MONTH
 
 
 @pytest.fixture

@@ -1,20 +1,42 @@
 """ANAC VRA (Voo Regular Ativo): monthly CSV reader and downloader for Brazil's open flight data.
 
-File format (one month per file): an "Atualizado em ..." line, then a `;`-separated header
-`Empresa Aérea;Número Voo;Código Autorização (DI);Código Tipo Linha;Aeródromo Origem;
-Aeródromo Destino;Partida Prevista;Partida Real;Chegada Prevista;Chegada Real;Situação Voo;
-Código Justificativa`, day-first dates, UTF-8 (with or without BOM) or Latin-1. Older files name
-the same columns "ICAO Empresa Aérea", "ICAO Aeródromo Origem", "Código DI", ... ANAC documents
+One month per file, `;`-separated, with the columns airline, flight number, DI code (Código
+Autorização), line type, origin and destination aerodromes, scheduled and actual departure and
+arrival, status (Situação Voo) and reason code. The portal has published this in several forms
+over the years, and the reader takes every one of them, mixed freely across the files of a call:
+
+- an optional preamble line before the header (`Atualizado em: 2025-12-02`);
+- UTF-8 with or without a BOM, or Latin-1;
+- every field in double quotes (the current files) or none (older ones), read by pandas' CSV
+  parser, so a quoted field may hold anything;
+- `"null"` or an empty field for a missing value;
+- the header names of every generation, compared without accents, case or punctuation: "ICAO
+  Empresa Aérea", "Empresa Aérea" or "Sigla ICAO Empresa Aérea"; "ICAO Aeródromo Origem",
+  "Aeródromo Origem" or "Sigla ICAO Aeroporto Origem"; "Código Autorização (DI)" or "Código
+  DI"; ...;
+- ISO dates (`2021-04-16 13:35:00`) or day-first ones (`16/04/2021 13:35`), with or without
+  seconds;
+- LF or CRLF line endings;
+- gzip-compressed files (recognised by their magic bytes, whatever their name).
+
+A file with no VRA header in its first lines (another CSV, a binary or an empty file) raises
+AnacFormatError naming the file. The reader keeps realised and cancelled regular flights (DI 0)
+of the national, regional and sub-regional lines (N, R, H) between aerodromes that
+flightontime_core.airports.resolve_airport knows. Every other row is counted under one reason
+(the first that applies, in the order of DROP_REASONS) in LoadResult.bad_rows. ANAC documents
 the times as Brasília time; the reader converts them to the origin's local time.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import io
 import os
 import tempfile
 import time
 import unicodedata
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,15 +80,54 @@ REGULAR_DI = "0"  # Código Autorização (DI) 0 = regular flight (IAC 1504)
 LINE_TYPES = frozenset({"N", "R", "H"})  # national, regional, sub-regional
 REALIZADO = "REALIZADO"
 CANCELADO = "CANCELADO"
+NAO_INFORMADO = "NAO INFORMADO"  # "NÃO INFORMADO" without its accent
+MISSING = frozenset({"", "null"})  # compared case-insensitively, after stripping spaces
 # Outside these bounds a "delay" is a data-entry error (wrong day typed), not a delay.
 MIN_DELAY_MIN = -180.0
 MAX_DELAY_MIN = 48 * 60.0
+GZIP_MAGIC = b"\x1f\x8b"
+HEADER_SEARCH_LINES = 20  # the header is on line 1 or 2; a few more lines tolerate other preambles
+
+# Why a row was dropped (LoadResult.bad_rows keys), in the order the reader checks them: a row
+# is counted under the first that applies.
+NOT_REGULAR = "not_regular_flight"  # DI code other than 0: charter, extra, test, ... flight
+MISSING_DI = "missing_di_code"
+NOT_DOMESTIC_LINE = "not_domestic_line"  # line type other than N, R or H (I international, ...)
+MISSING_LINE_TYPE = "missing_line_type"
+STATUS_NOT_INFORMED = "status_not_informed"  # "NÃO INFORMADO" or empty
+UNKNOWN_STATUS = "status_neither_realised_nor_cancelled"
+MISSING_AIRLINE = "missing_airline"
+MISSING_AERODROME = "missing_aerodrome"  # origin or destination empty
+MISSING_SCHEDULED = "missing_scheduled_departure"
+SAME_AERODROMES = "same_origin_and_destination"
+MISSING_ACTUAL = "missing_actual_departure"  # a realised flight without Partida Real
+BAD_DATE = "unreadable_date"
+IMPLAUSIBLE_DELAY = "implausible_delay"  # outside MIN_DELAY_MIN..MAX_DELAY_MIN
+UNKNOWN_AERODROME = "unknown_aerodrome"  # a code resolve_airport does not know
+DST_GAP = "departure_in_skipped_dst_hour"  # a Brasília time that never existed
+DROP_REASONS: tuple[str, ...] = (
+    MISSING_DI,
+    NOT_REGULAR,
+    MISSING_LINE_TYPE,
+    NOT_DOMESTIC_LINE,
+    STATUS_NOT_INFORMED,
+    UNKNOWN_STATUS,
+    MISSING_AIRLINE,
+    MISSING_AERODROME,
+    MISSING_SCHEDULED,
+    SAME_AERODROMES,
+    MISSING_ACTUAL,
+    BAD_DATE,
+    IMPLAUSIBLE_DELAY,
+    UNKNOWN_AERODROME,
+    DST_GAP,
+)
 
 # Canonical field -> accepted header names, compared after _normalise_header.
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "airline": (
-        "empresa aerea",
         "icao empresa aerea",
+        "empresa aerea",
         "sigla icao empresa aerea",
         "sigla empresa aerea",
         "empresa",
@@ -74,15 +135,17 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "di": ("codigo autorizacao di", "codigo di", "codigo autorizacao", "di"),
     "line_type": ("codigo tipo linha", "tipo linha"),
     "origin": (
-        "aerodromo origem",
         "icao aerodromo origem",
+        "aerodromo origem",
         "sigla icao aeroporto origem",
+        "sigla icao aerodromo origem",
         "aeroporto origem",
     ),
     "destination": (
-        "aerodromo destino",
         "icao aerodromo destino",
+        "aerodromo destino",
         "sigla icao aeroporto destino",
+        "sigla icao aerodromo destino",
         "aeroporto destino",
     ),
     "scheduled": ("partida prevista",),
@@ -90,7 +153,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "status": ("situacao voo", "situacao do voo", "situacao"),
 }
 
-_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M")
 
 MONTHS_PT = (
     "Janeiro",
@@ -136,7 +199,18 @@ def decode_bytes(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def _find_columns(header: list[str]) -> dict[str, str] | None:
+def read_file_bytes(path: Path) -> bytes:
+    """A file's bytes, decompressed when they start with the gzip magic; AnacFormatError if bad."""
+    raw = path.read_bytes()
+    if raw.startswith(GZIP_MAGIC):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise AnacFormatError(f"{path}: a damaged gzip file ({exc})") from None
+    return raw
+
+
+def _find_columns(header: Sequence[str]) -> dict[str, str] | None:
     """Canonical field -> actual header name, or None when a required field is missing."""
     by_norm = {_normalise_header(h): h for h in header}
     found: dict[str, str] = {}
@@ -150,33 +224,51 @@ def _find_columns(header: list[str]) -> dict[str, str] | None:
     return found
 
 
+def _header_offset(text: str) -> int | None:
+    """Character offset of the header line (the first that names every needed column)."""
+    offset = 0
+    for line in text.split("\n", HEADER_SEARCH_LINES)[:HEADER_SEARCH_LINES]:
+        try:
+            fields = next(csv.reader([line.rstrip("\r")], delimiter=";", quotechar='"'), [])
+        except csv.Error:  # a binary file's "line"
+            fields = []
+        if _find_columns(fields) is not None:
+            return offset
+        offset += len(line) + 1
+    return None
+
+
 def _read_frame(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One VRA file as strings, with its column mapping; skips the 'Atualizado em' preamble."""
-    text = decode_bytes(path.read_bytes())
-    lines = text.splitlines()
-    # The header is the first line that names every needed column (the preamble may vary).
-    found = [
-        (index, columns)
-        for index, line in enumerate(lines[:20])
-        if (columns := _find_columns(line.split(";"))) is not None
-    ]
-    if not found:
-        raise AnacFormatError(f"{path}: no VRA header in the first 20 lines")
-    index, columns = found[0]
-    frame = pd.read_csv(
-        io.StringIO("\n".join(lines[index:])),
-        sep=";",
-        dtype=str,
-        keep_default_na=False,
-        index_col=False,
-        skip_blank_lines=True,
-    )
-    frame.columns = [str(c) for c in frame.columns]
+    """One VRA file's rows as strings, with its column mapping; AnacFormatError if not VRA."""
+    raw = read_file_bytes(path)
+    if not raw.strip():
+        raise AnacFormatError(f"{path}: an empty file, not a VRA CSV")
+    text = decode_bytes(raw)
+    offset = _header_offset(text)
+    if offset is None:
+        raise AnacFormatError(
+            f"{path}: not a VRA CSV (no VRA header in the first {HEADER_SEARCH_LINES} lines)"
+        )
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text[offset:]),
+            sep=";",
+            quotechar='"',
+            dtype=str,
+            keep_default_na=False,
+            index_col=False,
+            skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise AnacFormatError(f"{path}: not a readable VRA CSV ({exc})") from None
+    columns = _find_columns([str(c) for c in frame.columns])
+    if columns is None:  # the line split apart differently from what the CSV parser saw
+        raise AnacFormatError(f"{path}: not a readable VRA CSV (header {list(frame.columns)})")
     return frame, columns
 
 
 def parse_anac_datetime(values: pd.Series) -> pd.Series:
-    """Day-first VRA date-times (with or without seconds, ISO tolerated); NaT when unparseable."""
+    """VRA date-times, ISO or day-first, with or without seconds; NaT when unparseable."""
     text = values.str.strip()
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     for fmt in _DATE_FORMATS:
@@ -195,12 +287,10 @@ def _brasilia_to_local(values: pd.Series, zones: pd.Series) -> pd.Series:
         ambiguous=np.zeros(len(values), dtype=bool),
         nonexistent="NaT",
     )
-    out = values.copy()
+    out = pd.Series(aware.dt.tz_localize(None), index=values.index)
     for zone in zones.dropna().unique():
-        rows = zones == zone
-        if zone == ANAC_TZ:
-            out.loc[rows] = aware[rows].dt.tz_localize(None)
-        else:
+        if zone != ANAC_TZ:
+            rows = zones == zone
             out.loc[rows] = aware[rows].dt.tz_convert(str(zone)).dt.tz_localize(None)
     return out
 
@@ -210,9 +300,24 @@ def _zones(icao: pd.Series) -> pd.Series:
     return icao.map(table)
 
 
-def read_anac(paths: Sequence[Path], *, progress: ProgressCallback | None = None) -> LoadResult:
-    """Canonical table from VRA monthly CSVs: realised and cancelled regular N/R/H flights.
+def _empty_flights() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            AIRLINE: pd.Series(dtype="str"),
+            ORIGIN: pd.Series(dtype="str"),
+            DESTINATION: pd.Series(dtype="str"),
+            SCHEDULED_DEPARTURE: pd.Series(dtype="datetime64[ns]"),
+            DISTANCE_M: pd.Series(dtype="float64"),
+            DEP_DELAY_MIN: pd.Series(dtype="float64"),
+            CANCELLED: pd.Series(dtype="bool"),
+        }
+    )
 
+
+def read_anac(paths: Sequence[Path], *, progress: ProgressCallback | None = None) -> LoadResult:
+    """Canonical table from VRA monthly CSVs (any form, gzipped or not), in the files' order.
+
+    Realised and cancelled regular N/R/H flights are kept; every other row is counted by reason.
     `progress(done, total)`, when given, is called with 0 files read, then after each file.
     """
     frames: list[pd.DataFrame] = []
@@ -222,21 +327,7 @@ def read_anac(paths: Sequence[Path], *, progress: ProgressCallback | None = None
         frame, columns = _read_frame(Path(path))
         rows_read += len(frame)
         frames.append(_canonical_rows(frame, columns, counts))
-    flights = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(
-            {
-                AIRLINE: pd.Series(dtype="str"),
-                ORIGIN: pd.Series(dtype="str"),
-                DESTINATION: pd.Series(dtype="str"),
-                SCHEDULED_DEPARTURE: pd.Series(dtype="datetime64[ns]"),
-                DISTANCE_M: pd.Series(dtype="float64"),
-                DEP_DELAY_MIN: pd.Series(dtype="float64"),
-                CANCELLED: pd.Series(dtype="bool"),
-            }
-        )
-    )
+    flights = pd.concat(frames, ignore_index=True) if frames else _empty_flights()
     return LoadResult(
         flights=finalize(flights, with_weather=False),
         source=SOURCE,
@@ -246,48 +337,71 @@ def read_anac(paths: Sequence[Path], *, progress: ProgressCallback | None = None
     )
 
 
+def _cleaned(column: pd.Series) -> pd.Series:
+    """Stripped text, with every missing-value form ("null", empty, a short row) as ""."""
+    text = column.fillna("").astype("str").str.strip()
+    return text.mask(text.str.lower().isin(MISSING), "")
+
+
 def _canonical_rows(
     frame: pd.DataFrame, columns: dict[str, str], counts: Counter[str]
 ) -> pd.DataFrame:
     """Filter one file's rows (counting every drop by reason) and map them to canonical columns."""
-    df = pd.DataFrame(
-        {field: frame[name].astype("str").str.strip() for field, name in columns.items()}
-    )
-    required = ["airline", "di", "line_type", "origin", "destination", "scheduled", "status"]
-    df = drop_counted(df, (df[required] == "").any(axis=1), "missing_field", counts)
+    df = pd.DataFrame({field: _cleaned(frame[name]) for field, name in columns.items()})
+    df = df.reset_index(drop=True)
 
-    status = df["status"].map(lambda s: _strip_accents(s).upper())
-    realizado = status == REALIZADO
-    cancelado = status == CANCELADO
-    df = drop_counted(df, ~(realizado | cancelado), "not_realizado_or_cancelado", counts)
-    cancelled = cancelado.loc[df.index]
-
+    df = drop_counted(df, df["di"] == "", MISSING_DI, counts)
     # DI is a one-character code; some exports pad it or write it as a number ("0.0").
     di = df["di"].str.replace(r"\.0+$", "", regex=True).str.lstrip("0")
-    df = drop_counted(df, di != "", "non_regular_di", counts)
-    df = drop_counted(df, ~df["line_type"].str.upper().isin(LINE_TYPES), "line_type", counts)
+    df = drop_counted(df, di != "", NOT_REGULAR, counts)
+    df = drop_counted(df, df["line_type"] == "", MISSING_LINE_TYPE, counts)
+    df = drop_counted(df, ~df["line_type"].str.upper().isin(LINE_TYPES), NOT_DOMESTIC_LINE, counts)
+
+    plain = {s: _strip_accents(s).upper() for s in df["status"].unique()}
+    status = df["status"].map(plain)
+    not_informed = (status == "") | (status == NAO_INFORMADO)
+    df = drop_counted(df, not_informed, STATUS_NOT_INFORMED, counts)
+    status = status.loc[df.index]
+    df = drop_counted(df, ~status.isin([REALIZADO, CANCELADO]), UNKNOWN_STATUS, counts)
+    cancelled = status.loc[df.index] == CANCELADO
+
+    df = drop_counted(df, df["airline"] == "", MISSING_AIRLINE, counts)
+    df = drop_counted(
+        df, (df["origin"] == "") | (df["destination"] == ""), MISSING_AERODROME, counts
+    )
+    df = drop_counted(df, df["scheduled"] == "", MISSING_SCHEDULED, counts)
 
     origin = resolve_codes(df["origin"])
     dest = resolve_codes(df["destination"])
-    df = drop_counted(df, origin["icao"].isna() | dest["icao"].isna(), "unknown_airport", counts)
-    origin, dest, cancelled = origin.loc[df.index], dest.loc[df.index], cancelled.loc[df.index]
-
-    df = drop_counted(df, ~cancelled & (df["actual"] == ""), "missing_field", counts)
+    # Compared after resolution too, so "GRU" and "SBGR" are the same aerodrome.
+    same = (df["origin"].str.upper() == df["destination"].str.upper()) | (
+        origin["icao"].notna() & (origin["icao"] == dest["icao"])
+    )
+    df = drop_counted(df, same, SAME_AERODROMES, counts)
     cancelled = cancelled.loc[df.index]
+    df = drop_counted(df, ~cancelled & (df["actual"] == ""), MISSING_ACTUAL, counts)
+    cancelled = cancelled.loc[df.index]
+
     scheduled = parse_anac_datetime(df["scheduled"])
     actual = parse_anac_datetime(df["actual"].where(~cancelled, ""))
-    bad = scheduled.isna() | (~cancelled & actual.isna())
-    df = drop_counted(df, bad, "bad_date", counts)
+    df = drop_counted(df, scheduled.isna() | (~cancelled & actual.isna()), BAD_DATE, counts)
     keep = df.index
-    origin, dest, cancelled = origin.loc[keep], dest.loc[keep], cancelled.loc[keep]
-    scheduled, actual = scheduled.loc[keep], actual.loc[keep]
+    cancelled, scheduled, actual = cancelled.loc[keep], scheduled.loc[keep], actual.loc[keep]
 
     # Both times are Brasília time, so their difference is the delay whatever the origin's zone.
     delay = (actual - scheduled).dt.total_seconds() / 60.0
     implausible = ~cancelled & ((delay < MIN_DELAY_MIN) | (delay > MAX_DELAY_MIN))
-    local = _brasilia_to_local(scheduled, _zones(origin["icao"]))
-    bad_local = local.isna()  # scheduled inside the skipped DST hour
+    df = drop_counted(df, implausible, IMPLAUSIBLE_DELAY, counts)
+    # Unknown aerodromes are checked after every data check, so the other counts do not depend
+    # on how many codes resolve_airport knows.
+    origin, dest = origin.loc[df.index], dest.loc[df.index]
+    unknown = origin["icao"].isna() | dest["icao"].isna()
+    df = drop_counted(df, unknown, UNKNOWN_AERODROME, counts)
+    keep = df.index
+    origin, dest, cancelled = origin.loc[keep], dest.loc[keep], cancelled.loc[keep]
+    scheduled, delay = scheduled.loc[keep], delay.loc[keep]
 
+    local = _brasilia_to_local(scheduled, _zones(origin["icao"]))
     out = pd.DataFrame(
         {
             AIRLINE: df["airline"].str.upper(),
@@ -300,8 +414,7 @@ def _canonical_rows(
         },
         index=keep,
     )
-    out = drop_counted(out, implausible, "implausible_delay", counts)
-    return drop_counted(out, bad_local.loc[out.index], "bad_date", counts)
+    return drop_counted(out, local.isna(), DST_GAP, counts)
 
 
 # ---------------------------------------------------------------------------------------------
