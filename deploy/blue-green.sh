@@ -27,7 +27,6 @@
 #   BG_PROXY_IMAGE=flightontime-proxy:latest   built from deploy/bluegreen (make proxy-image)
 #   BG_STATE_DIR=/var/lib/flightontime-bluegreen   active slot + nginx upstream file
 #   BG_READY_TIMEOUT=90 BG_VERIFY_TIMEOUT=20 BG_DRAIN_TIMEOUT=60 BG_STOP_TIMEOUT=30 (seconds)
-#   BG_READY_STREAK=10          /ready answers 200 in a row (new connections) that make a slot ready
 #   BG_SLOT_ARGS="--memory 2g --cpus 2"   extra `podman run` arguments for the slots
 #   BG_SLOT_ENV="FLIGHTONTIME_WORKERS FLIGHTONTIME_THREADS FLIGHTONTIME_LOG_LEVEL"   host variables
 #                               passed through by name, when set (any of the server's FLIGHTONTIME_*
@@ -43,7 +42,6 @@ PORT=${BG_PORT:-8080}
 PROXY_IMAGE=${BG_PROXY_IMAGE:-flightontime-proxy:latest}
 STATE_DIR=${BG_STATE_DIR:-/var/lib/flightontime-bluegreen}
 READY_TIMEOUT=${BG_READY_TIMEOUT:-90}
-READY_STREAK=${BG_READY_STREAK:-10}
 VERIFY_TIMEOUT=${BG_VERIFY_TIMEOUT:-20}
 DRAIN_TIMEOUT=${BG_DRAIN_TIMEOUT:-60}
 STOP_TIMEOUT=${BG_STOP_TIMEOUT:-30}
@@ -166,11 +164,10 @@ has_healthcheck() {
     [[ -n $(eng inspect --format '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' "$1" 2>/dev/null) ]]
 }
 
-# Each of the server's worker processes loads the model itself, and /ready answers for the worker
-# that took the connection: one 200 can come while another worker still answers 503. So the slot
-# counts as ready after READY_STREAK answers 200 in a row, each on a new connection.
+# The server verifies its bundles before any worker starts (a bad one ends the container) and
+# each worker loads them before it accepts a connection, so the first 200 from /ready means ready.
 wait_ready() {  # wait_ready CONTAINER: /ready answers 200 (and the image's HEALTHCHECK passes)
-    local name=$1 end=$((SECONDS + READY_TIMEOUT)) addr code hc=0 streak=0
+    local name=$1 end=$((SECONDS + READY_TIMEOUT)) addr code hc=0
     has_healthcheck "$name" && hc=1
     while :; do
         if ! running "$name"; then
@@ -180,13 +177,8 @@ wait_ready() {  # wait_ready CONTAINER: /ready answers 200 (and the image's HEAL
         fi
         if addr=$(slot_addr "$name"); then
             code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$addr/ready" || true)
-            if [[ $code == 200 ]]; then
-                streak=$((streak + 1))
-                if ((streak >= READY_STREAK)) && { ((hc == 0)) || eng healthcheck run "$name" >/dev/null 2>&1; }; then
-                    return 0
-                fi
-            else
-                streak=0
+            if [[ $code == 200 ]] && { ((hc == 0)) || eng healthcheck run "$name" >/dev/null 2>&1; }; then
+                return 0
             fi
         fi
         if ((SECONDS >= end)); then
@@ -194,7 +186,7 @@ wait_ready() {  # wait_ready CONTAINER: /ready answers 200 (and the image's HEAL
             FAIL_REASON="$name was not ready after ${READY_TIMEOUT}s (last /ready answer: ${code:-none})"
             return 1
         fi
-        if ((streak > 0)); then sleep 0.05; else sleep 0.5; fi
+        sleep 0.5
     done
 }
 
