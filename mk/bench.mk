@@ -1,7 +1,7 @@
 # Benchmarks that print numbers (bench/).
 .PHONY: bench-serving bench-serving-quick wrk
 
-# Extra options of bench/serving_bench.py, e.g. BENCH_ARGS="--rounds 7 --duration 5".
+# Extra options of the bench run, e.g. BENCH_ARGS="--rounds 5 --duration 3" (docs/benchmarks.md).
 BENCH_ARGS ?=
 
 wrk:  ## the load generator of bench-serving (Debian's wrk; installed when missing)
@@ -10,9 +10,8 @@ wrk:  ## the load generator of bench-serving (Debian's wrk; installed when missi
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 
-# The first run builds the first generation (3b564c6) once into ~/.cache/flightontime-bench:
-# its venv from its own lock and its default model (a few minutes); later runs reuse both.
-bench-serving: install wrk  ## serving benchmark on loopback: the new server against the first generation, side by side
+# The server on loopback against its own floors: GET /health and the bare onnxruntime run.
+bench-serving: install wrk  ## /predict over GET /health (p50, req/s), a 1,000-flight batch over the bare session.run (ratios)
 	$(HATCH) run bench-serving --model $(MODEL_DIR) $(BENCH_ARGS)
 
 bench-serving-quick: install wrk  ## bench-serving's short smoke run (one round of 1 s runs)
@@ -20,7 +19,7 @@ bench-serving-quick: install wrk  ## bench-serving's short smoke run (one round 
 
 # In-process inference (the library over plain onnxruntime) and training (time, peak memory).
 .PHONY: bench-inference bench-train
-bench-inference: install  ## predict / predict_many against session.run on the same rows (ratios)
+bench-inference: install  ## predict, predict_many and `flightontime score` over the bare session.run of the same rows (ratios)
 	$(HATCH) run bench-inference --model $(MODEL_DIR) $(BENCH_ARGS)
 
 bench-train: install  ## train the default model end to end: wall time, stages, peak memory

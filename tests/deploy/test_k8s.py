@@ -180,7 +180,6 @@ def test_settings_are_the_servers(render: Any, overlay: str) -> None:
         assert settings.metrics_dir is not None
         assert settings.metrics_dir.startswith("/tmp/")  # the only writable path
         assert settings.insecure_no_auth is False
-        assert settings.bench_endpoints is False
         limit = to_cores(container(dep)["resources"]["limits"]["cpu"])
         assert settings.worker_count * settings.threads <= limit, (
             settings.worker_count,

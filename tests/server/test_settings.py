@@ -19,7 +19,6 @@ def test_defaults() -> None:
     assert s.model_poll_interval_s == 1
     assert s.threads == 1
     assert s.decision_threshold is None
-    assert not s.bench_endpoints
     assert not s.insecure_no_auth
     assert s.api_token is None
     assert s.api_token_file is None
@@ -43,7 +42,6 @@ def test_every_variable_is_read() -> None:
         "FLIGHTONTIME_BATCH_MAX_FLIGHTS": "10",
         "FLIGHTONTIME_DECISION_THRESHOLD": "0.4",
         "FLIGHTONTIME_MODEL_POLL_INTERVAL_S": "0.1",
-        "FLIGHTONTIME_BENCH_ENDPOINTS": "true",
         "FLIGHTONTIME_METRICS_DIR": "/tmp/m",
         "FLIGHTONTIME_INSECURE_NO_AUTH": "1",
         "FLIGHTONTIME_THREADS": "2",
@@ -62,7 +60,6 @@ def test_every_variable_is_read() -> None:
         batch_max_flights=10,
         decision_threshold=0.4,
         model_poll_interval_s=0.1,
-        bench_endpoints=True,
         metrics_dir="/tmp/m",
         insecure_no_auth=True,
         threads=2,
@@ -90,7 +87,6 @@ def test_empty_values_count_as_unset() -> None:
         ("FLIGHTONTIME_BATCH_MAX_FLIGHTS", "lots"),
         ("FLIGHTONTIME_DECISION_THRESHOLD", "1.5"),
         ("FLIGHTONTIME_MODEL_POLL_INTERVAL_S", "0"),
-        ("FLIGHTONTIME_BENCH_ENDPOINTS", "maybe"),
         ("FLIGHTONTIME_INSECURE_NO_AUTH", "sure"),
         ("FLIGHTONTIME_LOG_LEVEL", "loud"),
         ("FLIGHTONTIME_THREADS", "0"),

@@ -217,9 +217,7 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
     )
     app = Litestar(
         route_handlers=[
-            *predict_routes(
-                state, guard, pending, settings.batch_max_flights, settings.bench_endpoints
-            ),
+            *predict_routes(state, guard, pending, settings.batch_max_flights),
             *health_routes(state, pending),
             *model_routes(state, guard),
             assets,

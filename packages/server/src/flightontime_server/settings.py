@@ -52,8 +52,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     decision_threshold: Annotated[float, Meta(gt=0.0, lt=1.0)] | None = None
     # How often a bundle that is not there yet is looked for.
     model_poll_interval_s: Annotated[float, Meta(gt=0)] = 1.0
-    # POST /_bench/echo: the HTTP floor of bench/serving_bench.py; never on in production.
-    bench_endpoints: bool = False
     # Prometheus multiprocess files (a temporary directory when several workers and none set).
     metrics_dir: str | None = None
     insecure_no_auth: bool = False

@@ -1,4 +1,4 @@
-"""POST /predict and POST /predict/batch (and the benchmark's floor, POST /_bench/echo).
+"""POST /predict and POST /predict/batch.
 
 The fast path decodes the body straight into the contract's Structs (one strict msgspec pass,
 bounds included) and hands the core's service Flights. When that decode fails, the raw JSON is
@@ -101,7 +101,6 @@ def predict_routes(
     guard: TokenGuard,
     pending: PendingPredictions,
     batch_max_flights: int,
-    bench: bool,
 ) -> list[HTTPRouteHandler]:
     """The prediction handlers over the shared state."""
 
@@ -175,16 +174,4 @@ def predict_routes(
             pending.batch(seconds, predictions)
         return respond(200, {"resultados": slots})
 
-    handlers = [predict, predict_batch]
-    if bench:
-        # The HTTP floor of the serving benchmark: the same guard, decoding and encoding, no
-        # model work. First in the list, so it pays no more routing than /predict.
-
-        @post("/_bench/echo", status_code=200, guards=[guard], include_in_schema=False)
-        async def bench_echo(request: Request[Any, Any, Any]) -> Body:
-            language = request_language(request.headers.get("accept-language"))
-            flight = decode_flight(await request.body(), language)
-            return respond(200, {"previsao": 0, "probabilidade": 0.0, "companhia": flight.airline})
-
-        handlers.insert(0, bench_echo)
-    return handlers
+    return [predict, predict_batch]

@@ -1,9 +1,13 @@
--- POST the JSON body in $BENCH_BODY_FILE with $BENCH_TOKEN; print one JSON line of results.
-local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
+-- POST the JSON body in $BENCH_BODY_FILE (GET when it is unset or empty) with $BENCH_TOKEN;
+-- print one JSON line of results.
+local path = os.getenv("BENCH_BODY_FILE")
+if path and path ~= "" then
+  local f = assert(io.open(path, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
 local token = os.getenv("BENCH_TOKEN")
 if token and token ~= "" then
   wrk.headers["Authorization"] = token
