@@ -103,14 +103,68 @@ def test_token_file_rotates_without_a_restart(bundle_dir: Path, tmp_path: Path) 
         staged.replace(secret)  # an atomic swap, as a mounted secret changes
         assert srv.client(token=old).post("/predict", json=JAVA_REQUEST).status_code == 401
         assert srv.client(token=new).post("/predict", json=JAVA_REQUEST).status_code == 200
-        # A file that vanishes for a moment keeps the last tokens (never "no auth").
-        secret.unlink()
-        assert srv.client(token=new).post("/predict", json=JAVA_REQUEST).status_code == 200
-        assert srv.client(token=None).post("/predict", json=JAVA_REQUEST).status_code == 401
     finally:
         assert srv.stop() == 0
     assert old not in srv.logs()
     assert new not in srv.logs()
+
+
+def _refused(srv: Server, token: str) -> None:
+    """Every protected route answers 401 in the usual shape, in both languages."""
+    for language, text in (("pt-BR", "Token inválido"), ("en", "Invalid token")):
+        client = srv.client(token=token, **{"Accept-Language": language})
+        for method, path in (("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/model")):
+            response = client.request(method, path, json={"voos": [JAVA_REQUEST]})
+            assert response.status_code == 401, (path, response.text)
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            error = response.json()["erro"]
+            assert error["codigo"] == "nao_autorizado"
+            assert error["mensagem"].startswith(text), error
+
+
+def test_deleting_the_token_file_revokes_every_token(bundle_dir: Path, tmp_path: Path) -> None:
+    """Deleting the token file (or making it unreadable) after the start refuses every token,
+    the environment's too, until a readable file is back; each change is logged once."""
+    secret = tmp_path / "token"
+    from_file = "file-token-0123456789abcdef"
+    secret.write_text(f"{from_file}\n")
+    srv = start_server(
+        tmp_path / "srv",
+        bundle_dir,
+        env={"PREDICTION_API_TOKEN_FILE": str(secret), "PREDICTION_API_TOKEN": TOKEN},
+    )
+    gone = "the token file (PREDICTION_API_TOKEN_FILE) is gone or unreadable"
+    back = "the token file (PREDICTION_API_TOKEN_FILE) is back"
+    try:
+        for token in (from_file, TOKEN):
+            assert srv.client(token=token).post("/predict", json=JAVA_REQUEST).status_code == 200
+        assert gone not in srv.logs()
+
+        secret.unlink()
+        for token in (from_file, TOKEN):
+            _refused(srv, token)
+        assert srv.logs().count(gone) == 1  # on the change, not on every request
+        assert "No such file or directory" in srv.logs()
+
+        secret.write_text(f"{from_file}\n")
+        for token in (from_file, TOKEN):
+            assert srv.client(token=token).post("/predict", json=JAVA_REQUEST).status_code == 200
+        assert srv.logs().count(back) == 1
+
+        # Unreadable (a directory where the file was): the same refusal until it is a file.
+        secret.unlink()
+        secret.mkdir()
+        _refused(srv, TOKEN)
+        assert srv.logs().count(gone) == 2
+        secret.rmdir()
+        rotated = "rotated-file-token-0123456789"
+        secret.write_text(f"{rotated}\n")
+        assert srv.client(token=rotated).post("/predict", json=JAVA_REQUEST).status_code == 200
+        assert srv.client(token=from_file).post("/predict", json=JAVA_REQUEST).status_code == 401
+        assert srv.logs().count(back) == 2
+    finally:
+        assert srv.stop() == 0
+    assert from_file not in srv.logs()
 
 
 def test_refuses_to_start_without_a_token(bundle_dir: Path, tmp_path: Path) -> None:

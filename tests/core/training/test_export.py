@@ -1,10 +1,10 @@
-"""The ONNX export: only faithful node modes, categorical splits refused, float32 thresholds
-that keep scikit-learn's every comparison, contributions that add up, parity checked."""
+"""The ONNX export: categorical models refused, float32 thresholds that keep scikit-learn's
+every comparison, contributions that add up, parity checked (on given rows and on the
+export's own probe)."""
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ import onnx
 import onnxruntime as ort
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from flightontime_core.bundle import GRAPH_FILE
 from flightontime_core.explain import GROUP_NAMES, GROUP_OF_FEATURE
 from flightontime_core.features import FEATURE_INDEX, N_FEATURES, WEATHER_SLICE
 from flightontime_core.training import export
@@ -27,24 +26,12 @@ from flightontime_core.training.export import (
     check_parity,
     export_graph,
     graph_probabilities,
+    probe_parity,
+    probe_rows,
 )
 from flightontime_core.training.fit import ALL_FEATURES, PLAIN_FEATURES, Fitted, without_weather
 
 Variants = dict[str, dict[str, list[Fitted]]]
-
-
-def _modes(graph: bytes) -> set[str]:
-    model = onnx.load_from_string(graph)
-    modes: set[str] = set()
-    trees = 0
-    for node in model.graph.node:
-        for attribute in node.attribute:
-            if attribute.name == "nodes_modes":
-                values = onnx.helper.get_attribute_value(attribute)
-                modes |= {m.decode() if isinstance(m, bytes) else m for m in values}
-                trees += 1
-    assert trees, "no tree ensemble in the graph"
-    return modes
 
 
 def _scores(
@@ -131,21 +118,12 @@ def exported(variants: Variants) -> tuple[bytes, dict[str, VariantLayout]]:
     return export_graph(variants, "15")
 
 
-def test_the_committed_graph_has_only_faithful_node_modes(default_model_dir: Path) -> None:
-    assert _modes((default_model_dir / GRAPH_FILE).read_bytes()) <= {"BRANCH_LEQ", "LEAF"}
-
-
-def test_the_small_bundle_graph_has_only_faithful_node_modes(small_bundle_dir: Path) -> None:
-    assert _modes((small_bundle_dir / GRAPH_FILE).read_bytes()) <= {"BRANCH_LEQ", "LEAF"}
-
-
 def test_export_answers_what_scikit_learn_answers(
     variants: Variants,
     exported: tuple[bytes, dict[str, VariantLayout]],
     rows: dict[str, np.ndarray],
 ) -> None:
     graph, layouts = exported
-    assert _modes(graph) <= {"BRANCH_LEQ", "LEAF"}
     gaps = check_parity(graph, variants, layouts, rows)
     assert set(gaps) == {f"{name}:{key}" for name, members in variants.items() for key in members}
     assert max(gaps.values()) <= 1e-5
@@ -295,20 +273,16 @@ def test_export_refuses_categorical_splits(
 def test_parity_catches_dropped_categorical_splits(
     categorical: Fitted, synthetic: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    """Past the refusal (a model that hides its categorical features), the converted graph
-    drops the categorical splits and parity is the next guard."""
+    """Past the refusal (a model that hides its categorical features), skl2onnx converts the
+    categorical splits as numeric thresholds, and the export's parity probe refuses the graph:
+    its rows hold every category (the bin thresholds of a categorical feature)."""
     x, _ = synthetic
     hidden = copy.deepcopy(categorical.model)
     hidden.is_categorical_ = None
     disguised = Fitted(hidden, categorical.features)
     assert np.array_equal(disguised.predict(x), categorical.predict(x))  # scikit-learn still right
-    variants = {"plain": {"15": [disguised]}}
-    try:
-        graph, layouts = export_graph(variants, "15")
-    except ExportError:
-        return  # refused at export by another guard: nothing to serve
-    with pytest.raises(ExportError, match="differs from scikit-learn"):
-        check_parity(graph, variants, layouts, {"plain": x})
+    with pytest.raises(ExportError, match=r"differs from scikit-learn.*'plain:15'"):
+        export_graph({"plain": {"15": [disguised]}}, "15")
 
 
 def _threshold_trap() -> tuple[np.ndarray, np.ndarray]:
@@ -352,6 +326,11 @@ def test_without_the_float32_rule_parity_fails(monkeypatch: pytest.MonkeyPatch) 
     nearest = lambda _model, attributes: [float(np.float32(w)) for w in attributes["nodes_values"]]  # noqa: E731
     monkeypatch.setattr(export, "_float32_thresholds", nearest)
     variants = {"plain": {"15": [fitted]}}
+    # The probe straddles every threshold, so the export itself refuses the graph...
+    with pytest.raises(ExportError, match="differs from scikit-learn"):
+        export_graph(variants, "15")
+    # ...and, past the probe, so does parity on the rows that meet the trap.
+    monkeypatch.setattr(export, "probe_parity", lambda *_args: {})
     graph, layouts = export_graph(variants, "15")
     with pytest.raises(ExportError, match="differs from scikit-learn"):
         check_parity(graph, variants, layouts, {"plain": x})
@@ -379,3 +358,37 @@ def test_check_parity_raises_above_the_tolerance(
     gaps = check_parity(graph, variants, layouts, rows)
     with pytest.raises(ExportError):
         check_parity(graph, variants, layouts, rows, tolerance=min(gaps.values()) / 2)
+
+
+def test_the_probe_refuses_a_graph_that_disagrees(
+    variants: Variants, exported: tuple[bytes, dict[str, VariantLayout]]
+) -> None:
+    """The probe needs no data: a graph probed against other estimators than its own is
+    refused, naming only the models that differ; its own pass."""
+    graph, layouts = exported
+    gaps = probe_parity(graph, variants, layouts)
+    assert set(gaps) == {f"{name}:{key}" for name, members in variants.items() for key in members}
+    weather = variants["weather"]
+    swapped = {**variants, "weather": {**weather, "15": weather["30"], "30": weather["15"]}}
+    with pytest.raises(ExportError, match=r"differs from scikit-learn.*'weather:15'") as info:
+        probe_parity(graph, swapped, layouts)
+    assert "plain:" not in str(info.value)
+
+
+def test_probe_rows_straddle_every_threshold(variants: Variants) -> None:
+    """Each column a model reads takes values on both sides of each of its bin thresholds, and
+    NaN; a column no model reads stays 0."""
+    (plain,) = variants["plain"]["15"]
+    rows = probe_rows([plain], n=20000)
+    assert rows.dtype == np.float32
+    thresholds = plain.model._bin_mapper.bin_thresholds_
+    for local, column in enumerate(plain.features):
+        values = rows[:, column]
+        assert np.isnan(values).any()
+        seen = values[~np.isnan(values)].astype(np.float64)
+        for t in np.asarray(thresholds[local], dtype=np.float64)[::25]:
+            assert (seen <= t).any(), (column, t)
+            assert (seen > t).any(), (column, t)
+    unread = [c for c in range(N_FEATURES) if c not in plain.features]
+    assert unread
+    assert not rows[:, unread].any()

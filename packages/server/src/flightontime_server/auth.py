@@ -43,20 +43,28 @@ def split_tokens(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in _SPLIT.split(text) if t))
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int]:
+def _file_stamp(path: Path) -> tuple[int, int, int, int]:
     st = path.stat()
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    # ctime too: a chmod that makes the file unreadable changes neither mtime, size nor inode.
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 class Tokens:
     """The accepted tokens: PREDICTION_API_TOKEN's plus the token file's, the file re-read when
-    its mtime, size or inode changes (a rotated secret needs no restart)."""
+    its mtime, ctime, size or inode changes (a rotated secret needs no restart).
+
+    The file is stat'ed on every check (no interval: a revocation takes effect on the next
+    request). Deleting the file (or making it unreadable) after the start revokes every token,
+    PREDICTION_API_TOKEN's included, until a readable file is back; each change of state is
+    logged once per worker. An atomic replace (rename over it, a Kubernetes secret update)
+    never leaves the path missing, so rotation is unaffected."""
 
     def __init__(self, static: tuple[str, ...], file: Path | None) -> None:
         self._static = tuple(t.encode() for t in static)
         self._file = file
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._from_file: tuple[bytes, ...] = ()
+        self._file_lost = False  # the file went missing or unreadable after the start
         self._lock = threading.Lock()
         if file is not None:
             try:
@@ -83,26 +91,41 @@ class Tokens:
         self._from_file = tuple(t.encode() for t in tokens)
         self._stamp = stamp
 
+    def _lose(self, exc: OSError) -> None:
+        """Forget the file's tokens and refuse every token until the file is back."""
+        self._from_file = ()
+        self._stamp = None
+        if not self._file_lost:
+            self._file_lost = True
+            logger.warning(
+                "the token file (%s) is gone or unreadable (%s): refusing every API token "
+                "until it is back",
+                TOKEN_FILE_VARIABLE,
+                exc.strerror or exc,
+            )
+
     def current(self) -> tuple[bytes, ...]:
-        """Every accepted token now (the file checked for changes first)."""
+        """Every accepted token now (the file checked for changes first); none while the token
+        file is missing or unreadable."""
         file = self._file
-        if file is not None:
+        if file is None:
+            return self._static
+        with self._lock:
             try:
-                changed = _file_stamp(file) != self._stamp
-            except OSError:
-                changed = False  # gone for a moment (a secret being swapped): keep the last
-            if changed:
-                with self._lock:
-                    try:
-                        self._reload(file)
-                        logger.info("API tokens re-read from %s", TOKEN_FILE_VARIABLE)
-                    except OSError as exc:
+                if _file_stamp(file) != self._stamp:
+                    self._reload(file)
+                    if self._file_lost:
+                        self._file_lost = False
                         logger.warning(
-                            "%s cannot be re-read (%s); keeping the previous tokens",
+                            "the token file (%s) is back: its tokens are accepted again",
                             TOKEN_FILE_VARIABLE,
-                            exc.strerror or exc,
                         )
-        return self._static + self._from_file
+                    else:
+                        logger.info("API tokens re-read from %s", TOKEN_FILE_VARIABLE)
+            except OSError as exc:
+                self._lose(exc)
+                return ()
+            return self._static + self._from_file
 
     def __bool__(self) -> bool:
         return bool(self.current())

@@ -2,14 +2,17 @@
 side by side on one float32 input, plus the primary model's contribution ensemble.
 
 Three things make a converted model silently wrong, and this module guards each:
-- skl2onnx ignores HistGradientBoosting's categorical splits: models are fitted on numeric
-  codes only, and the graph is refused if any tree node is not BRANCH_LEQ or LEAF;
+- skl2onnx converts HistGradientBoosting's categorical splits without a word but writes them
+  as numeric BRANCH_LEQ nodes (their node mode cannot tell them apart): a model with any
+  categorical feature is refused before conversion, and the finished graph is probed against
+  scikit-learn on rows built from every model's bin thresholds (`probe_parity`), so a split
+  that converts wrongly for whatever reason refuses the export;
 - onnxruntime's tree ensembles load only float32 input, and store float32 thresholds:
   scikit-learn compares the float32 value with a float64 threshold, so each threshold is
   replaced by the largest float32 that keeps every comparison's answer (a threshold rounded
   to the nearest float32 can land just above a value scikit-learn sends the other way);
 - calibration is not converted (the bundle stores it; the core applies it in numpy).
-`check_parity` compares scikit-learn and onnxruntime on real rows.
+`check_parity` compares scikit-learn and onnxruntime on given rows (training: the test rows).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from flightontime_core.training.fit import Fitted
 
 INPUT = "features"
 OUTPUT = "scores"
-ALLOWED_MODES = frozenset({"BRANCH_LEQ", "LEAF"})
+PROBE_ROWS = 2048
 ML_OPSET = 3
 OPSET = 17
 _TREE_ATTRIBUTES = (
@@ -76,12 +79,6 @@ def _classifier_attributes(fitted: Fitted) -> dict[str, Any]:
         or attributes.get("post_transform") != b"LOGISTIC"
     ):
         raise ExportError("expected a binary classifier scored by one logistic log-odds")
-    modes = {m.decode() if isinstance(m, bytes) else m for m in attributes["nodes_modes"]}
-    if not modes <= ALLOWED_MODES:
-        raise ExportError(
-            f"the converted trees use node modes {sorted(modes)}: only {sorted(ALLOWED_MODES)} "
-            "convert faithfully (categorical splits are silently dropped)"
-        )
     attributes["nodes_values"] = _float32_thresholds(model, attributes)
     # Checked against scikit-learn's nodes in local indices, then mapped onto the full matrix.
     _check_alignment(model, attributes)
@@ -292,7 +289,9 @@ def export_graph(
     )
     model_proto.ir_version = 8
     onnx.checker.check_model(model_proto)
-    return model_proto.SerializeToString(), layouts
+    graph_bytes = model_proto.SerializeToString()
+    probe_parity(graph_bytes, variants, layouts)
+    return graph_bytes, layouts
 
 
 def probabilities_of(scores: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
@@ -340,3 +339,41 @@ def check_parity(
     if bad:
         raise ExportError(f"onnxruntime differs from scikit-learn by more than {tolerance}: {bad}")
     return gaps
+
+
+def probe_rows(models: Sequence[Fitted], n: int = PROBE_ROWS, seed: int = 0) -> np.ndarray:
+    """Rows (float32, full matrix) that reach every side of the models' splits: each column a
+    model reads takes, at random, one of its bin thresholds' two float32 neighbours (the
+    largest float32 at or below it and the next one up) or NaN; a categorical feature's bin
+    thresholds are its categories. Other columns are 0."""
+    candidates: dict[int, list[np.ndarray]] = {}
+    for fitted in models:
+        # scikit-learn keeps the values its splits compare against only in its bin mapper.
+        thresholds = fitted.model._bin_mapper.bin_thresholds_
+        for local, column in enumerate(fitted.features):
+            exact = np.asarray(thresholds[local], dtype=np.float64)
+            nearest = exact.astype(np.float32)
+            below = np.where(nearest > exact, np.nextafter(nearest, np.float32(-np.inf)), nearest)
+            above = np.nextafter(below, np.float32(np.inf))
+            candidates.setdefault(column, []).extend([below, above])
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((n, N_FEATURES), dtype=np.float32)
+    for column, values in candidates.items():
+        pool = np.concatenate([*values, np.array([np.nan], dtype=np.float32)])
+        rows[:, column] = rng.choice(pool, size=n)
+    return rows
+
+
+def probe_parity(
+    graph: bytes,
+    variants: Mapping[str, Members],
+    layouts: Mapping[str, VariantLayout],
+    tolerance: float = 1e-5,
+) -> dict[str, float]:
+    """`check_parity` on each variant's `probe_rows`: needs no data, so the export runs it on
+    every graph it writes; raises ExportError when the graph disagrees with scikit-learn."""
+    rows = {
+        name: probe_rows([m for models in members.values() for m in models])
+        for name, members in variants.items()
+    }
+    return check_parity(graph, variants, layouts, rows, tolerance)
