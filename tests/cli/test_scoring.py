@@ -340,3 +340,14 @@ def test_score_reads_distancia_km_and_flags_impossible_distances(
     assert "distancia_km: the distances" in disagree["erro"]
     assert "ZZZZ is in no reference table" in unlisted["avisos"]
     assert unlisted["erro"] == ""
+
+
+def test_predict_takes_distancia_km(run, model_dir: Path) -> None:
+    base = ["predict", *FLIGHT, *WHEN, "--model", model_dir, "--json"]
+    in_km = json.loads(run(*base, "--distancia-km", "3974.2").stdout)
+    in_m = json.loads(run(*base, "--distancia-m", "3974200").stdout)
+    assert in_km == in_m
+    both = run(*base, "--distancia-m", "3974200", "--distancia-km", "3000")
+    assert both.exit_code == 2
+    assert "distancia_m: the distances in metres and in km disagree" in both.stderr
+    assert "distancia_km:" in both.stderr
