@@ -136,42 +136,35 @@ def located(airport: Airport) -> bool:
     return math.isfinite(airport.lat) and math.isfinite(airport.lon)
 
 
-def _distance_problems(value: object, field: str, limit: float) -> Problem | None:
+def _distance_value(value: object, field: str, limit: float) -> float | Problem:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return problem(field, "wrong_type", expected="number")
     if not math.isfinite(value):
         return problem(field, "not_finite")
     if not 0 < value <= limit:
         return problem(field, "not_positive", max=limit)
-    return None
+    return float(value)
 
 
 def given_distance(metres: object, km: object) -> tuple[float, str, float] | list[Problem] | None:
     """A flight's given distance as (metres, the unit it came in, the value as sent), its
     problems (a bad value; both fields given and disagreeing), or None when none is given."""
-    found = [
-        p
-        for p in (
-            None if metres is None else _distance_problems(metres, "distance_m", MAX_DISTANCE_M),
-            None if km is None else _distance_problems(km, "distance_km", MAX_DISTANCE_KM),
-        )
-        if p is not None
-    ]
-    if found:
-        return found
-    if metres is not None and km is not None:
-        m, k = float(metres), float(km)  # type: ignore[arg-type]
+    m = None if metres is None else _distance_value(metres, "distance_m", MAX_DISTANCE_M)
+    k = None if km is None else _distance_value(km, "distance_km", MAX_DISTANCE_KM)
+    if isinstance(m, Problem) or isinstance(k, Problem):
+        return [v for v in (m, k) if isinstance(v, Problem)]
+    if m is not None and k is not None:
         if abs(m - k * 1000.0) > DISTANCE_AGREEMENT_M:
-            # Each field is named, so the answer says where both disagreeing values are.
+            # One problem per field, so the answer names both disagreeing fields.
             return [
                 problem("distance_m", "distances_disagree", metres=m, km=k),
                 problem("distance_km", "distances_disagree", metres=m, km=k),
             ]
         return m, "m", m
-    if metres is not None:
-        return float(metres), "m", float(metres)  # type: ignore[arg-type]
-    if km is not None:
-        return float(km) * 1000.0, "km", float(km)  # type: ignore[arg-type]
+    if m is not None:
+        return m, "m", m
+    if k is not None:
+        return k * 1000.0, "km", k
     return None
 
 
