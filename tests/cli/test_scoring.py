@@ -22,9 +22,9 @@ CSV_ROWS = [
     {"id": "007", "companhia": "AA", "origem": "JFK", "destino": "LAX",
      "data_partida": "2013-11-10T14:30:00", "distancia_m": "", "vento_kmh": "30",
      "nota": 'comma, and "quotes"'},
-    {"id": "008", "companhia": "B6", "origem": "JFK", "destino": "ZZZZ",
+    {"id": "008", "companhia": "B6", "origem": "JFK", "destino": "ZZ-Z",
      "data_partida": "2013-11-10T08:00:00", "distancia_m": "", "vento_kmh": "",
-     "nota": "unknown airport"},
+     "nota": "malformed airport code"},
     {"id": "009", "companhia": "UA", "origem": "EWR", "destino": "ORD",
      "data_partida": "2013-13-45T10:00:00", "distancia_m": "1000000", "vento_kmh": "",
      "nota": "bad date"},
@@ -91,11 +91,12 @@ def test_predict_json_is_the_contract_answer(run, model_dir: Path) -> None:
 
 def test_predict_bad_flight_exits_2_naming_each_field(run, model_dir: Path) -> None:
     result = run(
-        "predict", "--companhia", "AA", "--origem", "ZZZZ", "--destino", "LAX",
+        "predict", "--companhia", "AA", "--origem", "ZZ-Z", "--destino", "LAX",
         "--data-partida", "2013-11-10", "--model", model_dir,
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "origem: unknown airport: ZZZZ (unknown_airport)" in result.stderr
+    assert "origem: airport code must be 3 or 4 letters or digits" in result.stderr
+    assert "(invalid_airport_code)" in result.stderr
     assert "data_partida:" in result.stderr
     assert "(departure_needs_time)" in result.stderr
     assert result.stdout == ""
@@ -156,8 +157,8 @@ def test_score_csv_keeps_every_row_and_column_in_order(run, model_dir: Path, tmp
             assert got["fatores"]
     assert "6 rows scored" in result.stderr
     assert "2 predicted, 4 refused" in result.stderr
-    assert "row 2: destino: unknown airport: ZZZZ" in result.stderr
-    for reason in ("unknown_airport", "invalid_departure", "required", "wrong_type"):
+    assert "row 2: destino: airport code must be 3 or 4" in result.stderr
+    for reason in ("invalid_airport_code", "invalid_departure", "required", "wrong_type"):
         assert reason in result.stderr
     assert leftovers(target.parent) == []
 
@@ -184,7 +185,7 @@ def test_score_parquet_keeps_types(run, model_dir: Path, tmp_path: Path) -> None
         {
             "row": pa.array(range(n), type=pa.int32()),
             "companhia": ["AA", "DL", "UA", None, "B6", "AA", "AA"],
-            "origem": ["JFK", "LGA", "EWR", "JFK", "JFK", "XXXX", "JFK"],
+            "origem": ["JFK", "LGA", "EWR", "JFK", "JFK", "XX-X", "JFK"],
             "destino": ["LAX", "ATL", "ORD", "BOS", "MCO", "LAX", "MIA"],
             # Parquet holds real timestamps; the core reads them as datetimes.
             "data_partida": pa.array(
@@ -207,7 +208,7 @@ def test_score_parquet_keeps_types(run, model_dir: Path, tmp_path: Path) -> None
     assert repr(passed.to_pylist()) == repr(given.to_pylist())  # repr: NaN equals NaN
     erro = scored.column("erro").to_pylist()
     assert erro[3].startswith("companhia:")
-    assert erro[5].startswith("origem: unknown airport")
+    assert erro[5].startswith("origem: airport code must be")
     assert [e == "" for e in erro] == [True, True, True, False, True, False, True]
     previsao = scored.column("previsao").to_pylist()
     assert previsao[3] is None
@@ -312,3 +313,41 @@ def test_score_an_empty_table(run, model_dir: Path, tmp_path: Path, name: str) -
     assert result.exit_code == 0, result.output
     assert "0 rows scored" in result.stderr
     assert target.exists()
+
+
+def test_score_reads_distancia_km_and_flags_impossible_distances(
+    run, model_dir: Path, tmp_path: Path
+) -> None:
+    flight = {"companhia": "AA", "origem": "JFK", "destino": "LAX",
+              "data_partida": "2013-11-10T14:30:00"}  # fmt: skip
+    rows = [
+        {**flight, "distancia_m": "", "distancia_km": ""},
+        {**flight, "distancia_m": "", "distancia_km": "3974.2"},
+        {**flight, "distancia_m": "3974", "distancia_km": ""},  # km sent as metres
+        {**flight, "distancia_m": "3974200", "distancia_km": "3000"},
+        {**flight, "origem": "ZZZZ", "distancia_m": "", "distancia_km": "3974.2"},
+    ]
+    source = write_csv(tmp_path / "flights.csv", rows)
+    target = tmp_path / "scored.csv"
+    result = run("score", source, target, "--model", model_dir)
+    assert result.exit_code == 0, result.output
+    got = read_csv(target)
+    plain, in_km, wrong, disagree, unlisted = got
+    assert in_km["probabilidade"] == plain["probabilidade"]
+    assert wrong["probabilidade"] == plain["probabilidade"]  # the great circle was used
+    assert "probably given in km" in wrong["avisos"]
+    assert disagree["erro"].startswith("distancia_m: the distances in metres and in km disagree")
+    assert "distancia_km: the distances" in disagree["erro"]
+    assert "ZZZZ is in no reference table" in unlisted["avisos"]
+    assert unlisted["erro"] == ""
+
+
+def test_predict_takes_distancia_km(run, model_dir: Path) -> None:
+    base = ["predict", *FLIGHT, *WHEN, "--model", model_dir, "--json"]
+    in_km = json.loads(run(*base, "--distancia-km", "3974.2").stdout)
+    in_m = json.loads(run(*base, "--distancia-m", "3974200").stdout)
+    assert in_km == in_m
+    both = run(*base, "--distancia-m", "3974200", "--distancia-km", "3000")
+    assert both.exit_code == 2
+    assert "distancia_m: the distances in metres and in km disagree" in both.stderr
+    assert "distancia_km:" in both.stderr

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import subprocess
 import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from flightontime_core.airports import (
     distance_m,
     haversine_m,
     resolve_airport,
+    supplement,
 )
 
 
@@ -87,3 +92,80 @@ def test_serving_modules_import_without_pandas() -> None:
         "assert 'pandas' not in sys.modules, 'pandas imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# The real ANAC month (the gzip of /work/shared/data/anac/VRA_2021-04.csv, kept in the repo).
+VRA_MONTH = Path(__file__).resolve().parents[2] / "data" / "anac" / "VRA_2021-04.csv.gz"
+
+
+def _vra_codes(path: Path) -> set[str]:
+    """Every origin and destination of a VRA file (`;`-separated, quoted, a preamble line)."""
+    with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as f:
+        f.readline()  # "Atualizado em: ..."
+        rows = csv.DictReader(f, delimiter=";")
+        codes = set()
+        for row in rows:
+            codes.add(row["ICAO Aeródromo Origem"])
+            codes.add(row["ICAO Aeródromo Destino"])
+    return codes - {"null", ""}
+
+
+def test_every_aerodrome_of_a_real_vra_month_resolves() -> None:
+    codes = _vra_codes(VRA_MONTH)
+    assert len(codes) > 100
+    assert {"SBSI", "SBDO", "SBRD", "SBUY"} <= codes
+    unresolved = sorted(c for c in codes if resolve_airport(c) is None)
+    assert unresolved == []
+
+
+@pytest.mark.parametrize(
+    ("code", "old", "name"),
+    [
+        ("SBSI", "SWSI", "Sinop"),
+        ("SBDO", "SSDO", "Dourados"),
+        ("SBRD", "SWRD", "Rondonópolis"),
+        ("SBUY", "SWUY", "Urucu"),
+    ],
+)
+def test_renamed_aerodromes_resolve_by_both_codes(code: str, old: str, name: str) -> None:
+    new_airport, old_airport = resolve_airport(code), resolve_airport(old)
+    assert new_airport is not None
+    assert old_airport is not None
+    assert new_airport.icao == code
+    assert old_airport.icao == old
+    assert new_airport.country == "BR"
+    assert (new_airport.lat, new_airport.lon, new_airport.tz) == (
+        old_airport.lat,
+        old_airport.lon,
+        old_airport.tz,
+    )
+
+
+def test_a_renamed_aerodrome_s_iata_code_names_its_current_code() -> None:
+    sinop = resolve_airport("OPS")
+    assert sinop is not None
+    assert sinop.icao == "SBSI"
+
+
+def test_the_supplement_copies_airportsdata_and_says_so() -> None:
+    import airportsdata
+
+    table = airportsdata.load("ICAO")
+    entries = supplement()
+    assert entries
+    for entry in entries:
+        airport = entry.airport
+        # Only codes airportsdata lacks; every value is airportsdata's own for the old code.
+        assert airport.icao not in table
+        old = table[entry.replaces]
+        assert (airport.lat, airport.lon, airport.tz, airport.country) == (
+            float(old["lat"]),
+            float(old["lon"]),
+            old["tz"],
+            old["country"],
+        )
+        assert airport.iata == old["iata"]
+        assert entry.replaces in entry.source
+        assert airport.icao in entry.source
+        ZoneInfo(airport.tz)  # a real time zone
+    assert len({e.airport.icao for e in entries}) == len(entries)

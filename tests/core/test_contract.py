@@ -47,6 +47,7 @@ def test_field_names_map_both_ways() -> None:
         "destino": "destination",
         "data_partida": "departure",
         "distancia_m": "distance_m",
+        "distancia_km": "distance_km",
         "clima": "weather",
     }
     for name, library in FLIGHT_FIELDS.items():

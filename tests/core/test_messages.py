@@ -42,7 +42,7 @@ PROBLEM_PARAMS: dict[str, dict[str, Any]] = {
     "departure_out_of_range": {"min": 1950, "max": 2100},
     "out_of_range": {"min": 0.0, "max": 100.0},
     "not_positive": {"max": 20_000_000.0},
-    "unknown_airport": {"code": "XXXX"},
+    "distances_disagree": {"metres": 218000.0, "km": 300.0},
     "same_airports": {"icao": "KJFK"},
     "invalid_json": {"byte": 12},
 }
@@ -52,13 +52,22 @@ NOTICE_PARAMS: dict[str, dict[str, Any]] = {
     "unknown_airports": {"airports": "EGLL, SBGR"},
     "unseen_route": {"route": "KLAX-KJFK"},
     "unknown_timezone": {"airport": "KJFK"},
+    "unlisted_airport": {"airport": "SBZZ"},
+    "distance_replaced": {
+        "value": 218.0,
+        "unit": "m",
+        "probable": "km",
+        "route": "SBKP-SBRP",
+        "km": 218.3,
+    },
 }
 
 
 def test_the_source_scan_finds_the_codes() -> None:
     # The scan itself must see what the resolver and the contract say.
-    assert {"wrong_type", "unknown_airport", "required", "departure_needs_time"} <= PROBLEM_CODES
-    assert {"unknown_airline", "unseen_route", "unknown_timezone"} <= NOTICE_CODES
+    assert {"wrong_type", "distances_disagree", "required", "departure_needs_time"} <= PROBLEM_CODES
+    assert {"unknown_airline", "unseen_route", "unlisted_airport"} <= NOTICE_CODES
+    assert "distance_replaced" in NOTICE_CODES
 
 
 @pytest.mark.parametrize("code", sorted(PROBLEM_CODES | set(PROBLEM_PARAMS)))
@@ -86,8 +95,9 @@ def test_every_notice_code_renders_in_both_languages(code: str) -> None:
     assert pt != code
     assert en != pt
     for _, value in params:
-        assert value in en
-        assert value in pt
+        text = value if isinstance(value, str) else f"{value:g}"
+        assert text in en
+        assert text.replace(".", ",") in pt  # Portuguese writes 218,3
     assert Notice(code, params).text("pt") == pt
     assert Notice(code, params).text() == en  # English is the library's default
 

@@ -164,7 +164,7 @@ def traffic(service: Service) -> dict[str, int]:
         )
         assert r.status_code == 200, r.text
         r = client.post(
-            "/predict", json={**BACKEND_REQUEST, "origem": "ZZZZ"}, headers=service.headers()
+            "/predict", json={**BACKEND_REQUEST, "origem": "ZZ-Z"}, headers=service.headers()
         )
         assert r.status_code == 422
         r = client.post("/predict", json=BACKEND_REQUEST)

@@ -390,7 +390,7 @@ def test_rollback_under_load(stand: Stand) -> None:
         (
             "A",
             r"smoke test: /predict on \S+ answered HTTP 422",
-            {"BG_SMOKE_BODY": json.dumps({**BACKEND_REQUEST, "origem": "ZZZZ"})},
+            {"BG_SMOKE_BODY": json.dumps({**BACKEND_REQUEST, "origem": "ZZ-Z"})},
             None,
         ),
     ],

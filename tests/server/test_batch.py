@@ -14,7 +14,7 @@ def test_mixed_batch_keeps_order_and_isolates_errors(server: Server) -> None:
     client = server.client()
     flights = [
         JAVA_REQUEST,
-        {**JAVA_REQUEST, "origem": "ZZZZ"},
+        {**JAVA_REQUEST, "origem": "ZZ-Z"},
         {**JAVA_REQUEST, "companhia": "AD", "origem": "gru", "destino": "SDU"},
         "not a flight",
         {**JAVA_REQUEST, "distancia_m": -1},

@@ -53,7 +53,7 @@ def test_english_and_portuguese_texts_differ_where_words_are(server: Server) -> 
 
 
 def test_batch_answers_in_the_asked_language(server: Server, core: PredictionService) -> None:
-    flights = [UNKNOWN_AIRLINE, {**JAVA_REQUEST, "origem": "ZZZZ"}]
+    flights = [UNKNOWN_AIRLINE, {**JAVA_REQUEST, "origem": "ZZ-Z"}]
     body = (
         server.client()
         .post("/predict/batch", json={"voos": flights}, headers={"Accept-Language": "en"})
@@ -62,13 +62,20 @@ def test_batch_answers_in_the_asked_language(server: Server, core: PredictionSer
     first, second = body["resultados"]
     assert first == contract.answer(core.predict(_flight(UNKNOWN_AIRLINE)), "en")
     assert second["erro"]["mensagem"] == "Invalid flight."
-    assert second["erro"]["detalhes"][0]["motivo"] == "unknown airport: ZZZZ"
+    assert second["erro"]["detalhes"][0]["motivo"] == (
+        "airport code must be 3 or 4 letters or digits (IATA or ICAO)"
+    )
 
 
 @pytest.mark.parametrize(
     ("request_body", "field", "pt", "en"),
     [
-        ({**JAVA_REQUEST, "origem": "ZZZZ"}, "origem", "aeroporto desconhecido", "unknown airport"),
+        (
+            {**JAVA_REQUEST, "distancia_km": 300},
+            "distancia_m",
+            "as distâncias em metros e em km divergem",
+            "the distances in metres and in km disagree",
+        ),
         (
             {**JAVA_REQUEST, "clima": {"vento_kmh": -1}},
             "clima.vento_kmh",

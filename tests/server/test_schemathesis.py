@@ -32,8 +32,9 @@ def test_schemathesis_finds_no_server_error(server: Server, tmp_path: Path, chec
         "none",
     ]
     if checks == "all":
-        # By design, not schema facts: a schema-valid code can be an unknown airport (422), and
-        # a batch answers 200 with a per-flight error entry for a malformed flight.
+        # By design, not schema facts: schema-valid codes can name the same airport, and
+        # distancia_m and distancia_km can disagree (422); a batch answers 200 with a per-flight
+        # error entry for a malformed flight.
         cmd += ["--exclude-checks", "positive_data_acceptance,negative_data_rejection"]
     result = subprocess.run(
         cmd, env=clean_env(), capture_output=True, text=True, timeout=280, cwd=tmp_path

@@ -117,6 +117,7 @@ def _answer_table(flight: dict[str, Any], body: dict[str, Any]) -> Any:
     "it has an offset.",
 )
 @click.option("--distancia-m", type=float, help="Distance in metres [default: great circle].")
+@click.option("--distancia-km", type=float, help="The same distance in km (or instead).")
 @click.option("--clima", help="Origin weather as JSON, e.g. '{\"vento_kmh\": 30}'.")
 @click.option(
     "--model",
@@ -133,6 +134,7 @@ def predict(
     destino: str,
     data_partida: str,
     distancia_m: float | None,
+    distancia_km: float | None,
     clima: str | None,
     model: tuple[Path, ...],
     as_json: bool,
@@ -152,6 +154,8 @@ def predict(
     }
     if distancia_m is not None:
         payload["distancia_m"] = distancia_m
+    if distancia_km is not None:
+        payload["distancia_km"] = distancia_km
     if clima is not None:
         try:
             payload["clima"] = msgspec.json.decode(clima)
@@ -304,8 +308,9 @@ def score(
     --engine dask, a directory of Parquet files).
 
     Columns are named as the contract: companhia, origem, destino, data_partida, optional
-    distancia_m and weather (temperatura_c ... visibilidade_km). Every input row is kept, in
-    order, with every input column; a row that cannot be predicted gets its reasons in `erro`.
+    distancia_m or distancia_km and weather (temperatura_c ... visibilidade_km). Every input
+    row is kept, in order, with every input column; a row that cannot be predicted gets its
+    reasons in `erro`.
     Exit 0 when done (refused rows included), 1 when the input, model or output is at fault,
     2 on a usage error, 3 when the Dask cluster failed (worth a retry).
     """

@@ -1,12 +1,17 @@
 """Airports from airportsdata: ICAO or IATA lookup, coordinates, time zones, distances.
 
-Imported by the serving path, so no pandas here (numpy only).
+airportsdata lacks a few codes that real flights use, or knows them only by an older code (ANAC's
+VRA data says SBSI for Sinop, airportsdata only SWSI). `data/airports_supplement.csv` lists them,
+each with its coordinates and time zone copied from airportsdata's entry for the old code and
+its source; the old codes keep resolving. Imported by the serving path, so no pandas here.
 """
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -29,9 +34,38 @@ class Airport:
     tz: str
 
 
+@dataclass(frozen=True, slots=True)
+class SupplementEntry:
+    """One row of the airport supplement: the airport, the code it replaces, and its source."""
+
+    airport: Airport
+    replaces: str  # the older code airportsdata knows it by, "" when none
+    source: str
+
+
+@lru_cache(maxsize=1)
+def supplement() -> tuple[SupplementEntry, ...]:
+    """The package's airport supplement (data/airports_supplement.csv), read once."""
+    path = resources.files("flightontime_core") / "data" / "airports_supplement.csv"
+    entries = []
+    for row in csv.DictReader(path.read_text("utf-8").splitlines()):
+        airport = Airport(
+            icao=row["icao"].strip().upper(),
+            iata=row["iata"].strip().upper(),
+            name=row["name"].strip(),
+            country=row["country"].strip().upper(),
+            lat=float(row["lat"]),
+            lon=float(row["lon"]),
+            tz=row["tz"].strip(),
+        )
+        entries.append(SupplementEntry(airport, row["replaces"].strip().upper(), row["source"]))
+    return tuple(entries)
+
+
 @lru_cache(maxsize=1)
 def _tables() -> tuple[dict[str, Any], dict[str, str]]:
-    """airportsdata's rows by ICAO code, and IATA code -> ICAO code, read once per process.
+    """airportsdata's rows (and the supplement's) by ICAO code, and IATA code -> ICAO code,
+    read once per process.
 
     An `Airport` is made for a code only when it is asked for: serving meets a few hundred
     airports, not the tens of thousands the table holds (start-up reads the table once)."""
@@ -44,6 +78,21 @@ def _tables() -> tuple[dict[str, Any], dict[str, str]]:
         # IATA codes are unique in airportsdata today; keep the first one should that change.
         if iata and iata not in by_iata:
             by_iata[iata] = icao
+    for entry in supplement():
+        airport = entry.airport
+        if airport.icao in raw:
+            continue  # airportsdata learnt the code since: its entry wins
+        raw[airport.icao] = {
+            "iata": airport.iata,
+            "name": airport.name,
+            "country": airport.country,
+            "lat": airport.lat,
+            "lon": airport.lon,
+            "tz": airport.tz,
+        }
+        if airport.iata:
+            # A renamed aerodrome keeps its IATA code: it names the current code now.
+            by_iata[airport.iata] = airport.icao
     return raw, by_iata
 
 

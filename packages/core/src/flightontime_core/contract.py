@@ -21,6 +21,7 @@ FLIGHT_FIELDS: Final[dict[str, str]] = {
     "destino": "destination",
     "data_partida": "departure",
     "distancia_m": "distance_m",
+    "distancia_km": "distance_km",
     "clima": "weather",
 }
 REQUIRED_FIELDS: Final = ("companhia", "origem", "destino", "data_partida")
@@ -160,6 +161,7 @@ def flight_from_record(record: Mapping[str, Any]) -> Flight | FlightError:
         if not _blank(value):
             weather[name] = value
     distance = record.get("distancia_m")
+    distance_km = record.get("distancia_km")
     departure = record["data_partida"]
     try:
         return Flight(
@@ -168,6 +170,7 @@ def flight_from_record(record: Mapping[str, Any]) -> Flight | FlightError:
             destination=str(record["destino"]),
             departure=departure if hasattr(departure, "isoformat") else str(departure),
             distance_m=None if _blank(distance) else distance,
+            distance_km=None if _blank(distance_km) else distance_km,
             weather=Weather(**weather) if weather else None,
         )
     except TypeError as exc:  # a value of a type no Flight field accepts
@@ -195,6 +198,9 @@ def flight_from_json(data: Any) -> Flight | FlightError:
     distance = data.get("distancia_m")
     if distance is not None and not _is_number(distance):
         found.append(problem("distance_m", "wrong_type", expected="number"))
+    distance_km = data.get("distancia_km")
+    if distance_km is not None and not _is_number(distance_km):
+        found.append(problem("distance_km", "wrong_type", expected="number"))
     clima = data.get("clima")
     weather: dict[str, float] = {}
     if clima is not None and not isinstance(clima, dict):
@@ -216,5 +222,6 @@ def flight_from_json(data: Any) -> Flight | FlightError:
         destination=data["destino"],
         departure=data["data_partida"],
         distance_m=None if distance is None else float(distance),
+        distance_km=None if distance_km is None else float(distance_km),
         weather=Weather(**weather) if weather else None,
     )

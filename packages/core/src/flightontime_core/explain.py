@@ -186,5 +186,6 @@ class Explainer:
             flights = round(x[_I["origin_hour_density"]], 1)
             return (("flights", flights), ("origin", airport_label(origin)))
         if name == "distance":
-            return (("km", round(x[_I["distance_km"]], 1)),)
+            # Metre precision: the sentence shows the distance the features used, however short.
+            return (("km", round(x[_I["distance_km"]], 3)),)
         return (("value", round(x[_I[name]], 2)),)

@@ -44,6 +44,16 @@ AIRLINE_PATTERN: Final = r"^\s*[A-Za-z0-9]{2,3}\s*$"
 AIRPORT_PATTERN: Final = r"^\s*[A-Za-z0-9]{3,4}\s*$"
 # The longest great-circle distance on Earth is about 20,015 km.
 MAX_DISTANCE_M: Final = 20_000_000.0
+MAX_DISTANCE_KM: Final = MAX_DISTANCE_M / 1000.0
+# A given distance is checked against the great circle between two known airports. A flown
+# route is never shorter than the great circle (0.8 leaves room for rounding and the airports'
+# reference points) and rarely longer than about 1.5 times it; 2x plus 50 km also covers detours
+# and holding on short hops. Outside these bounds the value cannot be the route's distance.
+MIN_DISTANCE_RATIO: Final = 0.8
+MAX_DISTANCE_RATIO: Final = 2.0
+DISTANCE_MARGIN_M: Final = 50_000.0
+# `distance_m` and `distance_km` both given must agree within rounding of the km value.
+DISTANCE_AGREEMENT_M: Final = 1_000.0
 # Departures outside these years are typos, not flights (and keep time zone maths in range).
 MIN_YEAR: Final = 1950
 MAX_YEAR: Final = 2100
@@ -81,7 +91,8 @@ class Flight(msgspec.Struct, frozen=True, kw_only=True):
     `airline`: ICAO (AZU) or IATA (AD) code; `origin`, `destination`: ICAO (SBGR) or IATA (GRU)
     codes; `departure`: ISO 8601 text or a datetime, the origin's local time unless it carries
     an offset (then converted to the origin's local time); `distance_m`: metres, the
-    great-circle distance between the airports when missing; `weather`: optional forecast.
+    great-circle distance between the airports when missing; `distance_km`: the same distance
+    in km (either may be given; both must agree); `weather`: optional forecast.
     """
 
     airline: str
@@ -89,4 +100,5 @@ class Flight(msgspec.Struct, frozen=True, kw_only=True):
     destination: str
     departure: datetime | str
     distance_m: float | None = None
+    distance_km: float | None = None
     weather: Weather | None = None

@@ -40,6 +40,21 @@ def language_of(value: str | None, default: str = DEFAULT_LANGUAGE) -> str:
 
 # -- problems (why an input cannot be used) ------------------------------------------------------
 
+_UNIT_WORDS = {
+    "en": {"m": "metres", "km": "km", "mi": "miles"},
+    "pt": {"m": "metros", "km": "km", "mi": "milhas"},
+}
+
+
+def _num(value: float) -> str:
+    """A number as sent, without a float's noise (218000.0 -> 218000, 0.5 -> 0.5)."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _num_pt(value: float) -> str:
+    return _num(value).replace(".", ",")
+
+
 _PT_TYPES = {
     "text": "texto",
     "number": "número",
@@ -66,7 +81,10 @@ _PROBLEMS: dict[str, dict[str, _Template]] = {
         "out_of_range": lambda p: f"must be between {p['min']:g} and {p['max']:g}",
         "not_positive": lambda p: f"must be greater than 0 and at most {p['max']:g}",
         "unknown_field": lambda p: "unknown field",
-        "unknown_airport": lambda p: f"unknown airport: {p['code']}",
+        "distances_disagree": lambda p: (
+            f"the distances in metres and in km disagree: {_num(p['metres'])} m is not "
+            f"{_num(p['km'])} km"
+        ),
         "same_airports": lambda p: f"destination equals the origin ({p['icao']})",
         "invalid_json": lambda p: (
             "malformed JSON: the body ends before its JSON does"
@@ -93,7 +111,10 @@ _PROBLEMS: dict[str, dict[str, _Template]] = {
         "out_of_range": lambda p: f"deve estar entre {p['min']:g} e {p['max']:g}",
         "not_positive": lambda p: f"deve ser maior que 0 e no máximo {p['max']:g}",
         "unknown_field": lambda p: "campo desconhecido",
-        "unknown_airport": lambda p: f"aeroporto desconhecido: {p['code']}",
+        "distances_disagree": lambda p: (
+            f"as distâncias em metros e em km divergem: {_num_pt(p['metres'])} m não são "
+            f"{_num_pt(p['km'])} km"
+        ),
         "same_airports": lambda p: f"destino igual à origem ({p['icao']})",
         "invalid_json": lambda p: (
             "JSON malformado: o corpo termina antes do JSON"
@@ -135,6 +156,20 @@ _NOTICES: dict[str, dict[str, _Template]] = {
         "unknown_timezone": lambda p: (
             f"time zone of {p['airport']} unknown; the given clock time was used"
         ),
+        "unlisted_airport": lambda p: (
+            f"airport {p['airport']} is in no reference table: with no location or time zone, "
+            "the distance is the one given (if any) and the departure the clock time given"
+        ),
+        "distance_replaced": lambda p: (
+            f"distance {_num(p['value'])} {_UNIT_WORDS['en'][p['unit']]} does not fit route "
+            f"{p['route']} (great circle {_num(p['km'])} km): "
+            + (
+                f"probably given in {_UNIT_WORDS['en'][p['probable']]}"
+                if p["probable"]
+                else "it fits the route in no unit"
+            )
+            + f"; the great-circle distance of {_num(p['km'])} km was used"
+        ),
     },
     "pt": {
         "unknown_airline": lambda p: (
@@ -151,6 +186,20 @@ _NOTICES: dict[str, dict[str, _Template]] = {
         "weather_missing": lambda p: "clima não informado: previsão só pelo horário, menos precisa",
         "unknown_timezone": lambda p: (
             f"fuso horário de {p['airport']} desconhecido; usada a hora informada"
+        ),
+        "unlisted_airport": lambda p: (
+            f"aeroporto {p['airport']} não consta das tabelas de referência: sem localização nem "
+            "fuso, a distância é a informada (se houver) e a partida, a hora informada"
+        ),
+        "distance_replaced": lambda p: (
+            f"distância de {_num_pt(p['value'])} {_UNIT_WORDS['pt'][p['unit']]} incompatível "
+            f"com a rota {p['route']} (distância em linha reta de {_num_pt(p['km'])} km): "
+            + (
+                f"provavelmente em {_UNIT_WORDS['pt'][p['probable']]}"
+                if p["probable"]
+                else "não corresponde à rota em nenhuma unidade"
+            )
+            + f"; usada a distância em linha reta de {_num_pt(p['km'])} km"
         ),
     },
 }
@@ -242,6 +291,20 @@ def _holiday_pt(days: int) -> str:
     return f"{abs(days)} dia{plural} {when} um feriado"
 
 
+def _distance(km: float) -> str:
+    """A distance to the precision that shows it (never "0 km" for a short one)."""
+    if km >= 10:
+        return f"{km:,.0f} km"
+    if km >= 1:
+        return f"{km:.1f} km"
+    return f"{km * 1000:.0f} m"
+
+
+def _distance_pt(km: float) -> str:
+    # Portuguese swaps the separators: 1.234 km, 2,5 km.
+    return _distance(km).translate(str.maketrans(",.", ".,"))
+
+
 def _factor_en(group: str, p: Params, up: bool) -> str:
     effect = _EFFECT["en"][up]
     if group == "time":
@@ -272,7 +335,7 @@ def _factor_en(group: str, p: Params, up: bool) -> str:
     if group == "density":
         return f"Busy hour at {p['origin']}: about {p['flights']:.0f} planned departures {effect}"
     if group == "distance":
-        return f"Distance {p['km']:,.0f} km {effect}"
+        return f"Distance {_distance(p['km'])} {effect}"
     return f"Origin weather: {_weather_en(group, p['value'])} {_WEATHER_EFFECT['en'][up]}"
 
 
@@ -312,8 +375,7 @@ def _factor_pt(group: str, p: Params, up: bool) -> str:
             f"previstas {effect}"
         )
     if group == "distance":
-        km = f"{p['km']:,.0f}".replace(",", ".")
-        return f"Distância de {km} km {effect}"
+        return f"Distância de {_distance_pt(p['km'])} {effect}"
     return f"Tempo na origem: {_weather_pt(group, p['value'])} {_WEATHER_EFFECT['pt'][up]}"
 
 

@@ -25,8 +25,13 @@ from flightontime_core.features import MINUTES_PER_DAY, N_WEATHER, FeatureTables
 from flightontime_core.flights import (
     AIRLINE_PATTERN,
     AIRPORT_PATTERN,
+    DISTANCE_AGREEMENT_M,
+    DISTANCE_MARGIN_M,
+    MAX_DISTANCE_KM,
     MAX_DISTANCE_M,
+    MAX_DISTANCE_RATIO,
     MAX_YEAR,
+    MIN_DISTANCE_RATIO,
     MIN_YEAR,
     WEATHER_BOUNDS,
     WEATHER_FIELDS,
@@ -39,6 +44,8 @@ _AIRLINE = re.compile(AIRLINE_PATTERN)
 _AIRPORT = re.compile(AIRPORT_PATTERN)
 WEATHER_MISSING = notice("weather_missing")
 WEATHER_IGNORED = notice("weather_ignored")
+# Metres per unit a distance may have been sent in, in the order a mix-up is guessed.
+UNITS: dict[str, float] = {"m": 1.0, "km": 1000.0, "mi": 1609.344}
 
 
 @lru_cache(maxsize=512)
@@ -117,6 +124,89 @@ def _weather_problems(values: tuple[object, ...]) -> list[Problem]:
     return problems
 
 
+def unlisted_airport(code: str) -> Airport:
+    """A well-formed code no reference table knows: no coordinates, time zone or country."""
+    return Airport(
+        icao=code.strip().upper(), iata="", name="", country="", lat=math.nan, lon=math.nan, tz=""
+    )
+
+
+def located(airport: Airport) -> bool:
+    """Whether an airport has coordinates (an unlisted code has none)."""
+    return math.isfinite(airport.lat) and math.isfinite(airport.lon)
+
+
+def _distance_value(value: object, field: str, limit: float) -> float | Problem:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return problem(field, "wrong_type", expected="number")
+    if not math.isfinite(value):
+        return problem(field, "not_finite")
+    if not 0 < value <= limit:
+        return problem(field, "not_positive", max=limit)
+    return float(value)
+
+
+def given_distance(metres: object, km: object) -> tuple[float, str, float] | list[Problem] | None:
+    """A flight's given distance as (metres, the unit it came in, the value as sent), its
+    problems (a bad value; both fields given and disagreeing), or None when none is given."""
+    m = None if metres is None else _distance_value(metres, "distance_m", MAX_DISTANCE_M)
+    k = None if km is None else _distance_value(km, "distance_km", MAX_DISTANCE_KM)
+    if isinstance(m, Problem) or isinstance(k, Problem):
+        return [v for v in (m, k) if isinstance(v, Problem)]
+    if m is not None and k is not None:
+        if abs(m - k * 1000.0) > DISTANCE_AGREEMENT_M:
+            # One problem per field, so the answer names both disagreeing fields.
+            return [
+                problem("distance_m", "distances_disagree", metres=m, km=k),
+                problem("distance_km", "distances_disagree", metres=m, km=k),
+            ]
+        return m, "m", m
+    if m is not None:
+        return m, "m", m
+    if k is not None:
+        return k * 1000.0, "km", k
+    return None
+
+
+def plausible(metres: float, great_circle_m: float) -> bool:
+    """Whether a distance can be a flown route's whose great circle is `great_circle_m`."""
+    lo = MIN_DISTANCE_RATIO * great_circle_m
+    return lo <= metres <= MAX_DISTANCE_RATIO * great_circle_m + DISTANCE_MARGIN_M
+
+
+def probable_unit(value: float, unit: str, great_circle_m: float) -> str:
+    """The unit a value sent as `unit` fits the route in instead ("" when none does)."""
+    for other, metres in UNITS.items():
+        if other != unit and plausible(value * metres, great_circle_m):
+            return other
+    return ""
+
+
+def checked_distance(
+    route: Route, given: tuple[float, str, float] | None
+) -> tuple[float, Notice | None]:
+    """The distance the features use, and the notice when the given one cannot be the route's.
+
+    Without a given distance: the great circle (NaN when an airport has no coordinates). A
+    given distance is used unless both airports are located and it is outside the physical
+    bounds of the great circle; then the great circle is used and the notice says which unit
+    the value probably was in."""
+    great_circle = route.distance_m
+    if given is None:
+        return great_circle, None
+    metres, unit, value = given
+    if not math.isfinite(great_circle) or plausible(metres, great_circle):
+        return metres, None
+    return great_circle, notice(
+        "distance_replaced",
+        value=value,
+        unit=unit,
+        probable=probable_unit(value, unit, great_circle),
+        route=f"{route.origin.icao}-{route.destination.icao}",
+        km=round(great_circle / 1000.0, 1),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """What a flight's codes resolve to, with the notices they bring."""
@@ -124,7 +214,7 @@ class Route:
     airline: str  # upper case, as given
     origin: Airport
     destination: Airport
-    distance_m: float  # great circle, for flights sent without a distance
+    distance_m: float  # great circle (NaN when an airport has no coordinates)
     notices: tuple[Notice, ...]
     # The notices of the common case (a local departure time and no weather): a batch shares
     # this tuple instead of building one per flight.
@@ -179,9 +269,7 @@ class Resolver:
             elif not _AIRPORT.match(code):
                 problems.append(problem(field, "invalid_airport_code"))
             else:
-                found = resolve_airport(code)
-                if found is None:
-                    problems.append(problem(field, "unknown_airport", code=code.strip().upper()))
+                found = resolve_airport(code) or unlisted_airport(code)
             airports.append(found)
         first, second = airports
         if first is not None and second is not None and first.icao == second.icao:
@@ -190,7 +278,9 @@ class Resolver:
             return tuple(problems)
 
         code = airline.strip().upper()
-        notices: list[Notice] = []
+        notices: list[Notice] = [
+            notice("unlisted_airport", airport=a.icao) for a in (first, second) if not located(a)
+        ]
         tables = self.tables
         if tables.airline_code(code) is None:
             notices.append(notice("unknown_airline", airline=code))
@@ -213,21 +303,18 @@ class Resolver:
         departure = parse_departure(flight.departure)
         if isinstance(departure, Problem):
             problems.append(departure)
-        distance = flight.distance_m
-        if distance is not None:
-            if isinstance(distance, bool) or not isinstance(distance, int | float):
-                problems.append(problem("distance_m", "wrong_type", expected="number"))
-            elif not math.isfinite(distance):
-                problems.append(problem("distance_m", "not_finite"))
-            elif not 0 < distance <= MAX_DISTANCE_M:
-                problems.append(problem("distance_m", "not_positive", max=MAX_DISTANCE_M))
+        given = given_distance(flight.distance_m, flight.distance_km)
+        if isinstance(given, list):
+            problems.extend(given)
         weather = weather_row(flight.weather)
         if isinstance(weather, list):
             problems.extend(weather)
         if problems or not isinstance(route, Route) or isinstance(weather, list):
             return FlightError(problems)
         assert isinstance(departure, datetime)
-        if departure.tzinfo is None and weather is None:
+        assert not isinstance(given, list)
+        distance, mismatch = checked_distance(route, given)
+        if departure.tzinfo is None and weather is None and mismatch is None:
             notices = route.plain_notices
         else:
             extra: list[Notice] = []
@@ -244,9 +331,10 @@ class Resolver:
                 weather = None
             elif weather is None and self.uses_weather:
                 extra.append(WEATHER_MISSING)
+            if mismatch is not None:
+                extra.append(mismatch)
             notices = (*route.notices, *extra)
-        km = route.distance_m if distance is None else float(distance)
-        return route, local_minutes(departure), km, weather, notices
+        return route, local_minutes(departure), distance, weather, notices
 
     def many(self, flights: Sequence[Flight | FlightError | None]) -> Resolved:
         """`flight` for many, straight into columns (an error or None: refused before)."""

@@ -44,7 +44,7 @@ def input_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(required, optional numeric) input columns, named as the contract names them."""
     from flightontime_core.contract import REQUIRED_FIELDS, WEATHER_NAMES
 
-    return tuple(REQUIRED_FIELDS), ("distancia_m", *WEATHER_NAMES)
+    return tuple(REQUIRED_FIELDS), ("distancia_m", "distancia_km", *WEATHER_NAMES)
 
 
 def probability_column(threshold: int) -> str:

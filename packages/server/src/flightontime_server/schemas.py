@@ -17,6 +17,7 @@ from flightontime_core.contract import EXAMPLE_REQUEST, WEATHER_NAMES
 from flightontime_core.flights import (
     AIRLINE_PATTERN,
     AIRPORT_PATTERN,
+    MAX_DISTANCE_KM,
     MAX_DISTANCE_M,
     MAX_YEAR,
     MIN_YEAR,
@@ -103,7 +104,25 @@ class FlightRequest(msgspec.Struct, kw_only=True):
             Meta(
                 gt=0,
                 le=MAX_DISTANCE_M,
-                description="Distância em metros; calculada pelas coordenadas se ausente.",
+                description=(
+                    "Distância em metros; calculada pelas coordenadas se ausente. Fora de "
+                    "[0,8 x, 2 x + 50 km] da distância em linha reta entre aeroportos conhecidos, "
+                    "é substituída por ela, com um aviso."
+                ),
+            ),
+        ]
+        | None
+    ) = None
+    distancia_km: (
+        Annotated[
+            float,
+            Meta(
+                gt=0,
+                le=MAX_DISTANCE_KM,
+                description=(
+                    "A mesma distância em km (alternativa a `distancia_m`); se as duas vierem, "
+                    "devem concordar (1 km de tolerância)."
+                ),
             ),
         ]
         | None
@@ -118,6 +137,7 @@ class FlightRequest(msgspec.Struct, kw_only=True):
             destination=self.destino,
             departure=self.data_partida,
             distance_m=self.distancia_m,
+            distance_km=self.distancia_km,
             weather=None if self.clima is None else self.clima.weather(),
         )
 
