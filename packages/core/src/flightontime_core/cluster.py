@@ -187,9 +187,6 @@ def scored_schema(input_schema: Any, thresholds: Sequence[int]) -> Any:
 
 # -- history tables ---------------------------------------------------------------------------
 
-# One partition's counts: per table (kind), key (a code) and slot (hour, weekday x hour).
-_KINDS: Final = ("airline", "route", "origin", "destination", "origin_hour", "density")
-
 
 def _labels(frame: pd.DataFrame, threshold: int) -> np.ndarray:
     from flightontime_core.training.split import delay_label
@@ -199,49 +196,29 @@ def _labels(frame: pd.DataFrame, threshold: int) -> np.ndarray:
     return delay_label(np.where(cancelled, np.nan, delay), threshold)
 
 
+_COUNTED: Final = ("hits", "flown", "scheduled", "first", "last")
+
+
 def _partial_counts(frame: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """One partition's history counts (`features.count_history`) as one long frame."""
     import pandas as pd
 
-    from flightontime_core.features import MINUTES_PER_DAY, FlightColumns, route_key
+    from flightontime_core.features import FlightColumns, count_history
 
     if len(frame) == 0:
         return _empty_counts()
     # The same column preparation as the in-memory fit (upper-cased airlines, wall minutes).
-    columns = FlightColumns.from_frame(frame)
-    late = _labels(frame, threshold)
-    flown = ~np.isnan(late)
-    minutes = columns.minutes
-    days = minutes // MINUTES_PER_DAY
-    hour = (minutes - days * MINUTES_PER_DAY) // 60
-    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-    routes = np.array(
-        [route_key(o, d) for o, d in zip(columns.origin, columns.destination, strict=True)],
-        dtype=object,
-    )
-    zero = np.zeros(len(frame), dtype=np.int64)
-    keyed = (
-        ("airline", columns.airline, zero),
-        ("route", routes, zero),
-        ("origin", columns.origin, zero),
-        ("destination", columns.destination, zero),
-        ("origin_hour", columns.origin, hour),
-        ("density", columns.origin, weekday * 24 + hour),
-    )
-    hits = np.where(flown, late, 0.0)
+    tallies = count_history(FlightColumns.from_frame(frame), _labels(frame, threshold))
     parts = [
         pd.DataFrame(
             {
                 "kind": kind,
-                "key": keys.astype(str),
-                "slot": slot.astype(np.int64),
-                "hits": hits,
-                "flown": flown.astype(np.int64),
-                "scheduled": np.ones(len(frame), dtype=np.int64),
-                "first": minutes,
-                "last": minutes,
+                "key": tally.keys.astype(object),
+                "slot": tally.slots,
+                **{name: getattr(tally, name) for name in _COUNTED},
             }
         )
-        for kind, keys, slot in keyed
+        for kind, tally in tallies.items()
     ]
     return _combine(pd.concat(parts, ignore_index=True))
 
@@ -292,81 +269,28 @@ def tables_from_counts(
     window: tuple[date, date] | None = None,
     smoothing: float = SMOOTHING,
 ) -> FeatureTables:
-    """`FeatureTables` from `table_counts`: the same arithmetic as `FeatureTables.fit`, on
-    counts instead of rows (a test holds the two to the same JSON bytes)."""
-    from flightontime_core.features import TABLES_FORMAT, FeatureTables, TablesData, _country
+    """`FeatureTables` from `table_counts`: `FeatureTables.from_counts` on the summed counts."""
+    from flightontime_core.features import HISTORY_KINDS, FeatureTables, Tally
 
     if counts.empty:
         raise ValueError("cannot fit feature tables on an empty training window")
-    by_kind = {kind: counts[counts["kind"] == kind] for kind in _KINDS}
-    airlines_all = by_kind["airline"]
-    flown_total = int(airlines_all["flown"].sum())
-    if flown_total == 0:
-        raise ValueError("no flown (non-cancelled) flight in the training window")
-    global_rate = float(np.float64(airlines_all["hits"].sum()) / flown_total)
-
-    def smoothed(hits: np.ndarray, count: np.ndarray) -> np.ndarray:
-        return np.asarray((hits + smoothing * global_rate) / (count + smoothing))
-
-    def by_rate(kind: str) -> tuple[list[str], dict[str, int], np.ndarray]:
-        rows = by_kind[kind]
-        names = np.array(rows["key"].tolist(), dtype=str)
-        hits = rows["hits"].to_numpy(dtype=np.float64)
-        count = rows["flown"].to_numpy(dtype=np.int64)
-        sort = np.argsort(names, kind="stable")
-        names, hits, count = names[sort], hits[sort], count[sort]
-        rate = smoothed(hits, count)
-        order = sorted(range(names.size), key=lambda i: (round(float(rate[i]), 12), names[i]))
-        vocabulary = [str(names[i]) for i in order]
-        return vocabulary, {name: i for i, name in enumerate(vocabulary)}, rate[order]
-
-    airlines, _, airline_rate = by_rate("airline")
-    routes, _, route_rate = by_rate("route")
-    origins, origin_rank, _ = by_rate("origin")
-    destinations, _, _ = by_rate("destination")
-
-    hour_hits = np.zeros((len(origins), 24))
-    hour_flown = np.zeros((len(origins), 24), dtype=np.int64)
-    rows = by_kind["origin_hour"]
-    at = np.array([origin_rank[k] for k in rows["key"]], dtype=np.int64)
-    slots = rows["slot"].to_numpy(dtype=np.int64)
-    hour_hits[at, slots] = rows["hits"].to_numpy(dtype=np.float64)
-    hour_flown[at, slots] = rows["flown"].to_numpy(dtype=np.int64)
-    origin_hour_rate = smoothed(hour_hits.ravel(), hour_flown.ravel()).reshape(len(origins), 24)
-
-    cells = np.zeros((len(origins), 7 * 24), dtype=np.int64)
-    rows = by_kind["density"]
-    at = np.array([origin_rank[k] for k in rows["key"]], dtype=np.int64)
-    cells[at, rows["slot"].to_numpy(dtype=np.int64)] = rows["scheduled"].to_numpy(np.int64)
-    if window is None:
-        window = _window(int(airlines_all["first"].min()), int(airlines_all["last"].max()))
-    from flightontime_core.calendar import EPOCH_ORDINAL
-
-    first = window[0].toordinal() - EPOCH_ORDINAL
-    last = window[1].toordinal() - EPOCH_ORDINAL
-    per_weekday = np.bincount((np.arange(first, last + 1) + 3) % 7, minlength=7)
-    density = cells.reshape(len(origins), 7, 24) / np.maximum(per_weekday, 1)[None, :, None]
-
-    def r(a: np.ndarray) -> list[float]:
-        return [float(v) for v in np.round(a, 8).ravel()]
-
-    return FeatureTables(
-        TablesData(
-            format=TABLES_FORMAT,
-            label_threshold_min=int(label_threshold_min),
-            smoothing=float(smoothing),
-            window=(window[0].isoformat(), window[1].isoformat()),
-            global_rate=round(global_rate, 8),
-            airlines=airlines,
-            origins=origins,
-            destinations=destinations,
-            routes=routes,
-            origin_countries=[_country(o) for o in origins],
-            airline_rate=r(airline_rate),
-            route_rate=r(route_rate),
-            origin_hour_rate=[r(row) for row in origin_hour_rate],
-            density=[[r(row) for row in plane] for plane in density],
+    tallies = {}
+    for kind in HISTORY_KINDS:
+        rows = counts[counts["kind"] == kind]
+        tallies[kind] = Tally(
+            keys=np.array(rows["key"].tolist(), dtype=str),
+            slots=rows["slot"].to_numpy(dtype=np.int64),
+            hits=rows["hits"].to_numpy(dtype=np.float64),
+            flown=rows["flown"].to_numpy(dtype=np.int64),
+            scheduled=rows["scheduled"].to_numpy(dtype=np.int64),
+            first=rows["first"].to_numpy(dtype=np.int64),
+            last=rows["last"].to_numpy(dtype=np.int64),
         )
+    if window is None:
+        airline = tallies["airline"]
+        window = _window(int(airline.first.min()), int(airline.last.max()))
+    return FeatureTables.from_counts(
+        tallies, label_threshold_min=label_threshold_min, window=window, smoothing=smoothing
     )
 
 

@@ -262,53 +262,70 @@ class FeatureTables:
         smoothing: float = SMOOTHING,
     ) -> FeatureTables:
         """Fit on the training window: every scheduled flight, `late` NaN where cancelled."""
-        n = len(columns)
-        if n == 0:
+        if len(columns) == 0:
             raise ValueError("cannot fit feature tables on an empty training window")
-        late = np.asarray(late, dtype=np.float64)
-        flown = ~np.isnan(late)
-        if not flown.any():
-            raise ValueError("no flown (non-cancelled) flight in the training window")
-        global_rate = float(late[flown].mean())
+        return cls.from_counts(
+            count_history(columns, late),
+            label_threshold_min=label_threshold_min,
+            window=window,
+            smoothing=smoothing,
+        )
 
-        def smoothed(codes: np.ndarray, size: int) -> np.ndarray:
+    @classmethod
+    def from_counts(
+        cls,
+        counts: dict[str, Tally],
+        *,
+        label_threshold_min: int,
+        window: tuple[date, date],
+        smoothing: float = SMOOTHING,
+    ) -> FeatureTables:
+        """The tables from a training window's counts (`count_history`, or its counts summed
+        over the partitions of a table too large for memory)."""
+        airline = counts["airline"]
+        flown_total = int(airline.flown.sum())
+        if airline.keys.size == 0:
+            raise ValueError("cannot fit feature tables on an empty training window")
+        if flown_total == 0:
+            raise ValueError("no flown (non-cancelled) flight in the training window")
+        # Sums of 0/1 labels are whole numbers: exact in float64, in any order.
+        global_rate = float(np.float64(airline.hits.sum()) / flown_total)
+
+        def smoothed(hits: np.ndarray, count: np.ndarray) -> np.ndarray:
             # (late + m * global) / (n + m): rare values stay close to the global rate.
-            hits = np.bincount(codes[flown], weights=late[flown], minlength=size)
-            count = np.bincount(codes[flown], minlength=size)
             return np.asarray((hits + smoothing * global_rate) / (count + smoothing))
 
-        def by_rate(values: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-            # Vocabulary in code order (ascending rate, ties by name) and each row's code.
-            names, codes = np.unique(values.astype(str), return_inverse=True)
-            rate = smoothed(codes, names.size)
-            order = sorted(range(names.size), key=lambda i: (round(float(rate[i]), 12), names[i]))
-            rank = np.empty(names.size, dtype=np.int64)
-            rank[order] = np.arange(names.size)
-            return [str(names[i]) for i in order], rank[codes], rate[order]
+        def by_rate(kind: str) -> tuple[list[str], dict[str, int], np.ndarray]:
+            # Vocabulary in code order (ascending rate, ties by name) and each name's code.
+            tally = counts[kind]
+            rate = smoothed(tally.hits, tally.flown)
+            names = tally.keys.tolist()
+            order = sorted(range(len(names)), key=lambda i: (round(float(rate[i]), 12), names[i]))
+            vocabulary = [str(names[i]) for i in order]
+            return vocabulary, {name: i for i, name in enumerate(vocabulary)}, rate[order]
 
-        airlines, _airline_codes, airline_rate = by_rate(columns.airline)
-        routes_of = np.array(
-            [route_key(o, d) for o, d in zip(columns.origin, columns.destination, strict=True)],
-            dtype=object,
-        )
-        routes, _, route_rate = by_rate(routes_of)
-        origins, origin_codes, _ = by_rate(columns.origin)
-        destinations, _, _ = by_rate(columns.destination)
+        airlines, _, airline_rate = by_rate("airline")
+        routes, _, route_rate = by_rate("route")
+        origins, origin_rank, _ = by_rate("origin")
+        destinations, _, _ = by_rate("destination")
 
-        minutes = columns.minutes
-        days = minutes // MINUTES_PER_DAY
-        hour = (minutes - days * MINUTES_PER_DAY) // 60
-        weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-        origin_hour = origin_codes * 24 + hour
-        origin_hour_rate = smoothed(origin_hour, len(origins) * 24).reshape(len(origins), 24)
+        def per_origin(kind: str, slots: int, value: str) -> np.ndarray:
+            tally = counts[kind]
+            out = np.zeros((len(origins), slots), dtype=getattr(tally, value).dtype)
+            at = np.array([origin_rank[k] for k in tally.keys.tolist()], dtype=np.intp)
+            out[at, tally.slots] = getattr(tally, value)
+            return out
+
+        hour_hits = per_origin("origin_hour", 24, "hits")
+        hour_flown = per_origin("origin_hour", 24, "flown")
+        origin_hour_rate = smoothed(hour_hits, hour_flown)
         # Density: scheduled departures (cancelled ones too: they were planned) per origin x
         # weekday x hour, divided by how many of that weekday the window holds.
-        cell = (origin_codes * 7 + weekday) * 24 + hour
-        counts = np.bincount(cell, minlength=len(origins) * 7 * 24).reshape(len(origins), 7, 24)
+        cells = per_origin("density", 7 * 24, "scheduled").reshape(len(origins), 7, 24)
         first = window[0].toordinal() - EPOCH_ORDINAL
         last = window[1].toordinal() - EPOCH_ORDINAL
         per_weekday = np.bincount((np.arange(first, last + 1) + 3) % 7, minlength=7)
-        density = counts / np.maximum(per_weekday, 1)[None, :, None]
+        density = cells / np.maximum(per_weekday, 1)[None, :, None]
 
         def r(a: np.ndarray) -> list[float]:
             # Rounded so stored tables are small and stable; the model trains on these values.
@@ -332,6 +349,72 @@ class FeatureTables:
                 density=[[r(row) for row in plane] for plane in density],
             )
         )
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One history table's counts: per key (sorted) and slot, the scheduled flights, the flown
+    ones and the late ones among those."""
+
+    keys: np.ndarray  # str
+    slots: np.ndarray  # int64: 0, the hour, or weekday x 24 + hour
+    hits: np.ndarray  # float64, late flown flights
+    flown: np.ndarray  # int64
+    scheduled: np.ndarray  # int64
+    first: np.ndarray  # int64, earliest wall-clock minute
+    last: np.ndarray  # int64, latest
+
+    def __len__(self) -> int:
+        return int(self.keys.size)
+
+
+# The history tables `count_history` counts, in order.
+HISTORY_KINDS: Final = ("airline", "route", "origin", "destination", "origin_hour", "density")
+
+
+def count_history(columns: FlightColumns, late: np.ndarray) -> dict[str, Tally]:
+    """Every history table's counts of n flights (`late` NaN where cancelled): what
+    `FeatureTables.from_counts` fits the tables from."""
+    late = np.asarray(late, dtype=np.float64)
+    flown = ~np.isnan(late)
+    hits = np.where(flown, late, 0.0)
+    minutes = columns.minutes
+    days = minutes // MINUTES_PER_DAY
+    hour = (minutes - days * MINUTES_PER_DAY) // 60
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    routes = np.array(
+        [route_key(o, d) for o, d in zip(columns.origin, columns.destination, strict=True)],
+        dtype=object,
+    )
+    zero = np.zeros(len(columns), dtype=np.int64)
+    keyed = (
+        (columns.airline, zero, 1),
+        (routes, zero, 1),
+        (columns.origin, zero, 1),
+        (columns.destination, zero, 1),
+        (columns.origin, hour, 24),
+        (columns.origin, weekday * 24 + hour, 7 * 24),
+    )
+    out: dict[str, Tally] = {}
+    for kind, (keys, slot, width) in zip(HISTORY_KINDS, keyed, strict=True):
+        names, inverse = np.unique(np.asarray(keys).astype(str), return_inverse=True)
+        cell = inverse.astype(np.int64) * width + slot
+        used, at = np.unique(cell, return_inverse=True)
+        size = used.size
+        first = np.full(size, np.iinfo(np.int64).max)
+        last = np.full(size, np.iinfo(np.int64).min)
+        np.minimum.at(first, at, minutes)
+        np.maximum.at(last, at, minutes)
+        out[kind] = Tally(
+            keys=names[used // width],
+            slots=used % width,
+            hits=np.bincount(at, weights=hits, minlength=size),
+            flown=np.bincount(at, weights=flown, minlength=size).astype(np.int64),
+            scheduled=np.bincount(at, minlength=size).astype(np.int64),
+            first=first,
+            last=last,
+        )
+    return out
 
 
 def build_row(
