@@ -16,7 +16,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MEMBERS := packages/core/pyproject.toml packages/server/pyproject.toml packages/cli/pyproject.toml
 
-.PHONY: help hatch install run test lint typecheck unit test-browser test-slow lock clean
+.PHONY: help hatch install run test lint typecheck unit test-browser test-slow model-brazil lock clean
 
 help:  ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -58,8 +58,11 @@ test-browser: install  ## the docs page in headless Chromium (Debian's chromium,
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 	$(HATCH) run test -m browser
 
-test-slow: install  ## the slow suite: reproduce the committed default model from the data
+test-slow: install  ## the slow suite: reproduce the committed default and Brazilian models from their data
 	$(HATCH) run test -m slow
+
+model-brazil: install  ## retrain models/brazil from the committed ANAC month (test-slow expects the result)
+	$(HATCH) run flightontime train --source anac --input data/anac/VRA_2021-04.csv.gz --output models/brazil
 
 # Locks: uv resolves the members (editable, left out of the files) and writes every other
 # package with its hashes; the default environment installs under them (UV_CONSTRAINT).

@@ -12,6 +12,9 @@ training writes. Also read-only.
 `two_markets` (session scope): a directory of two copies of the default bundle, `default`
 declaring the US and `brazil` declaring Brazil, told apart by their decision thresholds (0.25
 and 0.75) and so by their versions: what routing by the origin's country is tested on.
+
+`brazil_model_dir`: the committed Brazilian bundle (models/brazil), trained on the ANAC month
+in data/anac (`brazil_data`). Read-only as well.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "default"
+BRAZIL_MODEL = REPO / "models" / "brazil"
+BRAZIL_DATA = REPO / "data" / "anac" / "VRA_2021-04.csv.gz"
 SMALL_MONTHS = (1, 2)
 SMALL_MAX_ROUNDS = 40
 
@@ -37,6 +42,20 @@ def default_model_dir() -> Path:
     """The committed default bundle."""
     assert (DEFAULT_MODEL / "manifest.json").is_file(), "models/default is not committed"
     return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def brazil_model_dir() -> Path:
+    """The committed Brazilian bundle."""
+    assert (BRAZIL_MODEL / "manifest.json").is_file(), "models/brazil is not committed"
+    return BRAZIL_MODEL
+
+
+@pytest.fixture(scope="session")
+def brazil_data() -> Path:
+    """The committed ANAC VRA month the Brazilian bundle is trained on (gzip of the original)."""
+    assert BRAZIL_DATA.is_file(), "data/anac/VRA_2021-04.csv.gz is not committed"
+    return BRAZIL_DATA
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ def ten_days(nycflights13_full: LoadResult, monkeypatch: pytest.MonkeyPatch) -> 
 def test_train_writes_a_bundle_and_reports_it(run, ten_days: LoadResult, tmp_path: Path) -> None:
     out = tmp_path / "model"
     result = run(
-        "train", "--out", out, "--max-rounds", "20", "--seed", "7", "--thresholds", "15,45"
+        "train", "--output", out, "--max-rounds", "20", "--seed", "7", "--thresholds", "15,45"
     )
     assert result.exit_code == 0, result.output
     text = result.stdout

@@ -235,6 +235,20 @@ def test_descriptive_fields_are_not_hashed(copy: Path, default_model: Model) -> 
     assert load_model(copy).version == default_model.version
 
 
+def test_the_default_bundle_declares_its_country(default_model: Model) -> None:
+    assert default_model.manifest.countries == ("US",)
+
+
+def test_a_bundle_written_before_countries_loads_with_none(
+    copy: Path, default_model: Model
+) -> None:
+    edit(copy, lambda d: d.pop("countries"))
+    assert "countries" not in read(copy)
+    model = load_model(copy)
+    assert model.manifest.countries == ()
+    assert model.version == default_model.version  # outside `behaviour`: not hashed
+
+
 @pytest.mark.parametrize("name", ["../secret.txt", "sub/model.onnx", "/etc/passwd", "..", "."])
 def test_a_file_name_with_a_path_is_refused(copy: Path, name: str) -> None:
     edit(copy, lambda d: d["files"].update({name: "0" * 64}))

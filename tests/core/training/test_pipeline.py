@@ -107,6 +107,7 @@ def test_manifest_describes_the_data_label_and_training(
     assert data["date_range"] == ["2013-01-01", "2013-02-28"]
     assert data["has_weather"] is True
     assert data["has_cancelled"] is True
+    assert manifest["countries"] == ["US"]  # the training flights' origins (New York)
     assert manifest["label"]["thresholds"] == [15, 30, 60]
     assert manifest["label"]["definitions"]["15"] == "departure delay >= 15 minutes"
     assert manifest["cancellation"]["available"] is True

@@ -53,6 +53,32 @@ def test_temporal_split_of_two_months_by_day() -> None:
     assert [int(m.sum()) for m in (split.train, split.validation, split.test)] == [41, 9, 9]
 
 
+def test_one_month_by_day_tests_and_validates_on_whole_weeks() -> None:
+    # 70/15/15 % of 30 days would test on four days (2021-04-27 .. 30): no weekend at all.
+    days = np.arange("2021-04-01", "2021-05-01", dtype="datetime64[D]")
+    split = temporal_split(np.repeat(days, 2).astype("datetime64[m]"))
+    assert split.unit == "day"
+    assert {k: (str(a), str(b)) for k, (a, b) in split.windows.items()} == {
+        "train": ("2021-04-01", "2021-04-16"),
+        "validation": ("2021-04-17", "2021-04-23"),
+        "test": ("2021-04-24", "2021-04-30"),
+    }
+    assert [int(m.sum()) for m in (split.train, split.validation, split.test)] == [32, 14, 14]
+    assert split.rule.startswith("temporal by day: the last 7 days test")
+
+
+@pytest.mark.parametrize(("first", "end", "sizes"), [
+    ("2021-04-01", "2021-04-21", [7, 7, 7]),  # three weeks: the shortest week split
+    ("2021-04-01", "2021-04-20", [14, 3, 3]),  # under three weeks: 70/15/15 %
+    ("2021-04-01", "2021-05-25", [41, 7, 7]),  # just under eight weeks: still whole weeks
+    ("2021-04-01", "2021-05-26", [39, 9, 8]),  # eight weeks: 70/15/15 %
+])  # fmt: skip
+def test_where_the_week_split_starts_and_ends(first: str, end: str, sizes: list[int]) -> None:
+    days = np.arange(first, np.datetime64(end) + 1, dtype="datetime64[D]")
+    split = temporal_split(days)
+    assert [int(m.sum()) for m in (split.train, split.validation, split.test)] == sizes
+
+
 def test_unsorted_rows_keep_their_places() -> None:
     days = np.array(["2013-03-01", "2013-01-01", "2013-02-01", "2013-01-15"], "datetime64[D]")
     split = temporal_split(days)

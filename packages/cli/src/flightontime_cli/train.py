@@ -50,6 +50,8 @@ def _thresholds(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 )
 @click.option(
     "--out",
+    "--output",
+    "out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Bundle directory [default: models/default].",
 )

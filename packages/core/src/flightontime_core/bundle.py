@@ -109,6 +109,9 @@ class Manifest(msgspec.Struct, kw_only=True):
     package_version: str = ""
     behaviour: Behaviour
     files: dict[str, str]  # plain file name -> sha256
+    # ISO 3166-1 alpha-2 countries of the training flights' origins, sorted: where the bundle
+    # knows the airports. Descriptive (not hashed): a bundle written before it reads as ().
+    countries: tuple[str, ...] = ()
     self_test: tuple[SelfTestCase, ...] = ()
     cancellation: dict[str, Any] = {}
     data: dict[str, Any] = {}

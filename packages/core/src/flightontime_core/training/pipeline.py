@@ -343,6 +343,7 @@ def train_bundle(
         package_version=__version__,
         behaviour=behaviour,
         files={},
+        countries=origin_countries(columns.origin[split.train]),
         cancellation={"available": with_cancellation, "reason": cancellation_reason},
         data=_data_section(load, df, has_weather, cancelled),
         split=_split_section(split, cancelled),
@@ -411,6 +412,7 @@ def train_bundle(
             manifest.behaviour = msgspec.structs.replace(
                 behaviour, variants=_variant_specs(layouts, calibrations, config.thresholds)
             )
+            manifest.countries = origin_countries(columns.origin)
             manifest.training = {
                 **manifest.training,
                 "retrained_on_all_rows": True,
@@ -447,6 +449,14 @@ def train_bundle(
     return TrainResult(out, manifest, clock, parity)
 
 
+def origin_countries(origins: np.ndarray) -> tuple[str, ...]:
+    """Sorted ISO 3166-1 alpha-2 countries of these origin airports (unknown ones left out)."""
+    from flightontime_core.airports import resolve_airport
+
+    found = {a.country for code in np.unique(origins).tolist() if (a := resolve_airport(code))}
+    return tuple(sorted(c for c in found if c))
+
+
 def _data_section(
     load: LoadResult, df: pd.DataFrame, has_weather: bool, cancelled: np.ndarray
 ) -> dict[str, Any]:
@@ -474,10 +484,7 @@ def _split_section(split: Split, cancelled: np.ndarray) -> dict[str, Any]:
         }
 
     return {
-        "rule": (
-            f"temporal by {split.unit}: first 70% of the {split.unit}s train, next 15% "
-            "validation (early stopping, calibration, decision threshold), last 15% test"
-        ),
+        "rule": split.rule,
         "unit": split.unit,
         **{
             name: {"window": [a.isoformat(), b.isoformat()], **counts(getattr(split, name))}

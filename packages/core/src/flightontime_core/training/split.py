@@ -10,6 +10,11 @@ import numpy as np
 # 70 % / 15 % / 15 % of the distinct months (of the days when the data spans under six months).
 SPLIT_FRACTIONS = (0.70, 0.85)
 MIN_MONTHS_FOR_MONTH_SPLIT = 6
+# Between these many distinct days (about one month), validation and test are whole weeks
+# instead: 15 % of a month is four days, a test window that misses whole weekdays and holds
+# too few late flights to measure; a week sees every weekday once.
+WEEK = 7
+WEEK_SPLIT_DAYS = (3 * WEEK, 8 * WEEK)  # [min, max)
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class Split:
     test: np.ndarray
     windows: dict[str, tuple[date, date]]
     unit: str  # "month" or "day"
+    rule: str  # the rule in words, for the manifest and the model card
 
 
 def label_definition(threshold: int) -> str:
@@ -52,7 +58,8 @@ def _as_date(day: np.datetime64) -> date:
 
 
 def temporal_split(departure: np.ndarray) -> Split:
-    """Train / validation / test by date: 70/15/15 % of the distinct months (or days)."""
+    """Train / validation / test by date: 70/15/15 % of the distinct months (or days); about a
+    month of days (WEEK_SPLIT_DAYS): the last week test, the week before validation."""
     days = np.asarray(departure).astype("datetime64[D]")
     months = days.astype("datetime64[M]")
     unique_months = np.unique(months)
@@ -63,8 +70,19 @@ def temporal_split(departure: np.ndarray) -> Split:
     n = units.size
     if n < 3:
         raise ValueError(f"need at least three distinct days to split by time, got {n}")
-    n_train = min(max(1, round(SPLIT_FRACTIONS[0] * n)), n - 2)
-    n_val_end = min(max(n_train + 1, round(SPLIT_FRACTIONS[1] * n)), n - 1)
+    if unit == "day" and WEEK_SPLIT_DAYS[0] <= n < WEEK_SPLIT_DAYS[1]:
+        n_train, n_val_end = n - 2 * WEEK, n - WEEK
+        rule = (
+            "temporal by day: the last 7 days test, the 7 days before validation (early "
+            "stopping, calibration, decision threshold), the days before those train"
+        )
+    else:
+        n_train = min(max(1, round(SPLIT_FRACTIONS[0] * n)), n - 2)
+        n_val_end = min(max(n_train + 1, round(SPLIT_FRACTIONS[1] * n)), n - 1)
+        rule = (
+            f"temporal by {unit}: first 70% of the {unit}s train, next 15% "
+            "validation (early stopping, calibration, decision threshold), last 15% test"
+        )
     train = unit_of <= units[n_train - 1]
     test = unit_of > units[n_val_end - 1]
     validation = ~train & ~test
@@ -72,4 +90,4 @@ def temporal_split(departure: np.ndarray) -> Split:
         name: (_as_date(days[mask].min()), _as_date(days[mask].max()))
         for name, mask in (("train", train), ("validation", validation), ("test", test))
     }
-    return Split(train, validation, test, windows, unit)
+    return Split(train, validation, test, windows, unit, rule)
