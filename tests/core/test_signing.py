@@ -17,7 +17,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from flightontime_core.bundle import MANIFEST_FILE, encode_manifest, read_manifest, write_bundle
+from flightontime_core.bundle import (
+    MANIFEST_FILE,
+    encode_manifest,
+    read_manifest,
+    sha256_bytes,
+    write_bundle,
+)
 from flightontime_core.errors import BundleError
 from flightontime_core.service import PredictionService
 from flightontime_core.signing import (
@@ -106,7 +112,8 @@ def test_a_signed_bundle_loads_with_its_public_key(signed: Path, keys: tuple[Pat
     assert SIGNATURE_FILE in predicate["serialization"]["ignore_paths"]
     covered = verify_signature(signed, keys[1])
     on_disk = sorted(p.name for p in signed.iterdir() if p.name != SIGNATURE_FILE)
-    assert covered == on_disk  # every file, the manifest included; never the signature itself
+    assert sorted(covered) == on_disk  # every file, the manifest included; never the signature
+    assert covered == {name: sha256_bytes((signed / name).read_bytes()) for name in on_disk}
     assert MANIFEST_FILE in covered
     assert SIGNATURE_FILE not in read_manifest(signed).files  # the manifest never lists it
     service = PredictionService.load(signed, public_key=keys[1])
@@ -258,3 +265,22 @@ def test_the_manifest_is_written_before_signing(signed: Path, keys: tuple[Path, 
         verify_signature(signed, keys[1])
     sign_bundle(signed, keys[0])
     assert verify_signature(signed, keys[1])
+
+
+def test_the_bytes_loaded_are_the_bytes_signed(
+    signed: Path, keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest swapped between the signature check and the load (its hashes rewritten for
+    a changed graph) is refused: the load checks the very bytes it parses against the signed
+    digest, not the file the signature check read."""
+    from flightontime_core.signing import verify_signature as real_verify
+
+    def verify_then_swap(directory: Path, public_key: Path) -> dict[str, str]:
+        covered = real_verify(directory, public_key)
+        manifest = read_manifest(Path(directory))
+        (Path(directory) / MANIFEST_FILE).write_bytes(encode_manifest(manifest) + b"\n")
+        return covered
+
+    monkeypatch.setattr("flightontime_core.signing.verify_signature", verify_then_swap)
+    with pytest.raises(BundleError, match=r"manifest\.json: sha256 differs from the signed one"):
+        PredictionService.load(signed, public_key=keys[1])

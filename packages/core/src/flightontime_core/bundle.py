@@ -109,8 +109,8 @@ class Manifest(msgspec.Struct, kw_only=True):
     package_version: str = ""
     behaviour: Behaviour
     files: dict[str, str]  # plain file name -> sha256
-    # ISO 3166-1 alpha-2 countries of the training flights' origins, sorted: where the bundle
-    # knows the airports. Descriptive (not hashed): a bundle written before it reads as ().
+    # ISO 3166-1 alpha-2 countries of the training flights' origins, sorted: a service routes a
+    # flight from one of them to this bundle. Not hashed: a bundle written before it reads as ().
     countries: tuple[str, ...] = ()
     self_test: tuple[SelfTestCase, ...] = ()
     cancellation: dict[str, Any] = {}
@@ -119,10 +119,6 @@ class Manifest(msgspec.Struct, kw_only=True):
     label: dict[str, Any] = {}
     training: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
-    signature: dict[str, Any] = {}
-    # ISO 3166-1 alpha-2 countries of the training flights' origins: a service routes a flight
-    # from one of them to this bundle.
-    countries: tuple[str, ...] = ()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -162,12 +158,16 @@ class Bundle:
         return self.manifest.behaviour
 
     @classmethod
-    def read(cls, path: Path | str) -> Bundle:
-        """Read and verify a bundle; raises BundleError naming the file and the reason."""
+    def read(cls, path: Path | str, *, signed_manifest: str | None = None) -> Bundle:
+        """Read and verify a bundle; raises BundleError naming the file and the reason.
+
+        `signed_manifest`: the manifest's sha256 as a verified signature states it. The manifest
+        is then checked on the very bytes parsed here, and every file on the very bytes loaded
+        against the manifest's hashes, so nothing is read twice between check and use."""
         path = Path(path)
         if not path.is_dir():
             raise BundleError(None, f"no model bundle directory at {path}")
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, signed_manifest)
         contents = {
             name: read_verified(path, name, digest) for name, digest in manifest.files.items()
         }
@@ -187,12 +187,17 @@ class Bundle:
         return cls(path, manifest, contents[GRAPH_FILE], tables)
 
 
-def read_manifest(path: Path) -> Manifest:
-    """The manifest of a bundle directory, checked for format and feature specification."""
+def read_manifest(path: Path, signed: str | None = None) -> Manifest:
+    """The manifest of a bundle directory, checked for format and feature specification (and
+    against `signed`, the sha256 a verified signature states for it, when given)."""
     try:
         raw = (path / MANIFEST_FILE).read_bytes()
     except FileNotFoundError:
         raise BundleError(MANIFEST_FILE, "missing: not a model bundle (or a partial one)") from None
+    if signed is not None and sha256_bytes(raw) != signed:
+        raise BundleError(
+            MANIFEST_FILE, "sha256 differs from the signed one (changed after the signature check)"
+        )
     try:
         head = msgspec.json.decode(raw, type=dict[str, Any])
     except msgspec.DecodeError as exc:

@@ -333,15 +333,21 @@ class Model:
 
 
 def load_model(
-    path: str | Path, *, threads: int = 1, decision_threshold: float | None = None
+    path: str | Path,
+    *,
+    threads: int = 1,
+    decision_threshold: float | None = None,
+    signed_manifest: str | None = None,
 ) -> Model:
     """Load and verify a model bundle directory; raises BundleError naming what is wrong.
 
     `threads`: onnxruntime's threads per call (one per serving worker is usually right; more
     speeds up large batches but changes the order trees are summed in, so the last digits of
     a probability can depend on the batch). `decision_threshold`: overrides the bundle's
-    cut-off for `delayed`.
+    cut-off for `delayed`. `signed_manifest`: the manifest's sha256 from a verified signature
+    (`signing.verify_signature`), checked on the bytes loaded.
     """
     if threads < 1:
         raise ValueError("threads must be >= 1")
-    return Model(Bundle.read(path), threads=threads, decision_threshold=decision_threshold)
+    bundle = Bundle.read(path, signed_manifest=signed_manifest)
+    return Model(bundle, threads=threads, decision_threshold=decision_threshold)

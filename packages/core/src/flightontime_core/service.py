@@ -129,12 +129,18 @@ class PredictionService:
         bundle's model-signing signature is checked first (signing.SignatureError)."""
         models = []
         for path in bundle_paths(paths):
+            signed = None
             if public_key is not None:
                 from flightontime_core.signing import verify_signature
 
-                verify_signature(path, public_key)
+                signed = verify_signature(path, public_key)[MANIFEST_FILE]
             try:
-                model = load_model(path, threads=threads, decision_threshold=decision_threshold)
+                model = load_model(
+                    path,
+                    threads=threads,
+                    decision_threshold=decision_threshold,
+                    signed_manifest=signed,
+                )
             except BundleError as exc:
                 where = str(path) if exc.file is None else str(path / exc.file)
                 raise BundleError(where, exc.reason) from None

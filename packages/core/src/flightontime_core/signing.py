@@ -61,10 +61,12 @@ def signature_path(directory: str | Path) -> Path:
 
 def verify_signature(
     directory: str | Path, public_key: str | Path, signature: str | Path | None = None
-) -> list[str]:
+) -> dict[str, str]:
     """Check the bundle's model-signing signature against an EC public key (PEM); the files it
-    covers. Raises SignatureError when the key cannot be read, the bundle is unsigned, or the
-    signature does not verify (wrong key, a changed, missing or added file)."""
+    covers with their signed sha256. Raises SignatureError when the key cannot be read, the
+    bundle is unsigned, or the signature does not verify (wrong key, a changed, missing or added
+    file). Pass the manifest's digest to `load_model(signed_manifest=...)`: the bytes loaded are
+    then the bytes signed."""
     directory = Path(directory)
     key = Path(public_key)
     sig = Path(signature) if signature is not None else signature_path(directory)
@@ -106,11 +108,15 @@ def _reason(exc: Exception) -> str:
     return text
 
 
-def _signed_files(sig: Path) -> list[str]:
-    """The file names of a verified signature's statement (its payload is authenticated)."""
+def _signed_files(sig: Path) -> dict[str, str]:
+    """The files of a verified signature's statement and their sha256 (its payload is
+    authenticated); SignatureError for a statement hashed otherwise."""
     envelope = json.loads(sig.read_text(encoding="utf-8"))["dsseEnvelope"]
     statement = json.loads(base64.b64decode(envelope["payload"]))
-    return sorted(str(r["name"]) for r in statement["predicate"]["resources"])
+    resources = statement["predicate"]["resources"]
+    if any(r.get("algorithm") != "sha256" for r in resources):
+        raise SignatureError(SIGNATURE_FILE, "the signature's files are not hashed with sha256")
+    return {str(r["name"]): str(r["digest"]) for r in sorted(resources, key=lambda r: r["name"])}
 
 
 def sign_bundle(
