@@ -19,7 +19,7 @@ MEMBERS := packages/core/pyproject.toml packages/server/pyproject.toml packages/
 .PHONY: help hatch install run test lint typecheck unit test-browser test-slow model-brazil lock clean
 
 help:  ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 hatch: $(HATCH)
 
