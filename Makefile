@@ -19,7 +19,7 @@ MEMBERS := packages/core/pyproject.toml packages/server/pyproject.toml packages/
 .PHONY: help hatch install run test lint typecheck unit test-browser test-slow model-brazil lock clean
 
 help:  ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 hatch: $(HATCH)
 
@@ -65,13 +65,14 @@ model-brazil: install  ## retrain models/brazil from the committed ANAC month (t
 	$(HATCH) run flightontime train --source anac --input data/anac/VRA_2021-04.csv.gz --output models/brazil
 
 # Locks: uv resolves the members (editable, left out of the files) and writes every other
-# package with its hashes; the default environment installs under them (UV_CONSTRAINT).
+# package with its hashes; the default environment installs under them (UV_CONSTRAINT), the
+# tools' environments (scan, k8s: mk/tools.mk) are synced to theirs with hashes required.
 LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes -q \
   --no-emit-package flightontime-core --no-emit-package flightontime-server \
   --no-emit-package flightontime-cli
 
 lock: | $(HATCH)  ## re-resolve requirements/*.lock from the members and requirements/*.in
-	for name in core serve serve-signing train; do \
+	for name in core serve serve-signing train scan k8s; do \
 	  $(UV) pip compile requirements/$$name.in $(LOCK_FLAGS) -o requirements/$$name.lock || exit 1; \
 	done
 	$(UV) pip compile requirements/dev.in --group pyproject.toml:dev $(LOCK_FLAGS) -o requirements/dev.lock

@@ -25,9 +25,9 @@ monitoring-check: ops-tools  ## promtool: check the rules and run the alert unit
 	promtool check rules deploy/monitoring/rules/*.yml
 	promtool test rules deploy/monitoring/tests/alerts-test.yml
 
-# The generator reads the manifest with flightontime-core (the .venv of `install`).
+# The generator reads the manifest with flightontime-core (the default hatch environment).
 monitoring-reference: install  ## regenerate the drift reference rules from the model card ($(MODEL_DIR))
-	$(BIN)/python deploy/monitoring/generate_reference_rules.py $(MODEL_DIR)/manifest.json \
+	$(HATCH) run python deploy/monitoring/generate_reference_rules.py $(MODEL_DIR)/manifest.json \
 	  > deploy/monitoring/rules/flightontime-reference.yml.new
 	mv -f deploy/monitoring/rules/flightontime-reference.yml.new deploy/monitoring/rules/flightontime-reference.yml
 	@cat deploy/monitoring/rules/flightontime-reference.yml
@@ -56,4 +56,4 @@ bg-status:  ## blue-green: which slot serves which version
 # under load with podman. Needs the container engine and the serving image (container-engine,
 # image); the model is the committed models/default (inside the image too).
 test-ops: install ops-tools container-engine image  ## ops suite (Prometheus, promtool, blue-green with podman)
-	FLIGHTONTIME_OPS_IMAGE=$(CONTAINER_IMAGE) $(BIN)/pytest -m ops tests/ops -v -s -p no:cacheprovider
+	FLIGHTONTIME_OPS_IMAGE=$(CONTAINER_IMAGE) $(HATCH) run pytest -m ops tests/ops -v -s -p no:cacheprovider

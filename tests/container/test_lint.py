@@ -31,6 +31,8 @@ def test_the_files_are_there() -> None:
 
 
 def _tool(name: str) -> str:
+    if TOOLS is None:
+        pytest.fail(f"{name}: no hatch to find the `scan` environment with: run `make tools`")
     path = TOOLS / name
     if not path.exists():
         pytest.fail(f"{path} missing: run `make tools`")

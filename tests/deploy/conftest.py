@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 import yaml
 
+from tool_envs import tool
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("blue", "green", "production")
 
 
 def kubectl() -> str | None:
-    """The pinned kubectl of `make k8s-tools` (.venv-k8s), else one on PATH."""
-    pinned = ROOT / ".venv-k8s" / "bin" / "kubectl"
-    if pinned.is_file():
-        return str(pinned)
-    return shutil.which("kubectl")
+    """The pinned kubectl of `make k8s-tools` (the hatch environment `k8s`), else one on PATH."""
+    pinned = tool("k8s", "kubectl")
+    return str(pinned) if pinned is not None else shutil.which("kubectl")
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,10 @@ This gate runs pip-audit with JSON output and decides:
 - pip-audit failed for another reason (bad lock file, ...) -> exit 2.
 
 Usage:
-  python tests/deploy/pip_audit_gate.py --pip-audit .venv-tools/bin/pip-audit \
+  python tests/deploy/pip_audit_gate.py --pip-audit pip-audit \
       [--timeout 300] [--report reports/pip-audit-serve.json] -- -r requirements/serve.lock ...
   python tests/deploy/pip_audit_gate.py --from-json REPORT.json   (decide on an existing report)
+The first form is `hatch run scan:audit ...` (pyproject.toml), where pip-audit is on PATH.
 """
 
 from __future__ import annotations

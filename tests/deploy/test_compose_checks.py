@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from tool_envs import tool
 
-CHECKOV = ROOT / ".venv-tools" / "bin" / "checkov"
+from .conftest import ROOT
 
 BAD = """
 services:
@@ -47,13 +47,14 @@ services:
 
 
 def test_compose_checks(tmp_path: Path) -> None:
-    if not CHECKOV.is_file():
-        pytest.skip("checkov is not installed: `make tools`")
+    checkov = tool("scan", "checkov")
+    if checkov is None:
+        pytest.skip("checkov is not installed in the hatch environment `scan`: `make tools`")
     compose = tmp_path / "compose.yml"
     compose.write_text(BAD, encoding="utf-8")
     result = subprocess.run(
         [
-            str(CHECKOV),
+            str(checkov),
             "--skip-download",
             "--framework",
             "yaml",

