@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from flightontime_core import contract
-from flightontime_core.errors import FlightError
+from flightontime_core.errors import FlightError, NotReadyError
 from flightontime_core.messages import problem_text
 from flightontime_server.language import request_language
 from flightontime_server.schemas import ErrorDetail, ErrorInfo, ErrorResponse
@@ -173,6 +173,14 @@ def _api_error(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorRespo
     return Response(exc.body, status_code=exc.status, headers=exc.headers)
 
 
+def _not_ready(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
+    # No verified model yet (loading, waiting for the bundle) or it failed: 503, retry soon.
+    language = request_language(request.headers.get("accept-language"))
+    key = "failed" if str(exc) == "failed" else "loading"
+    body = error_body(NOT_READY, message(key, language))
+    return Response(body, status_code=503, headers={"Retry-After": "1"})
+
+
 # Litestar's own HTTP errors (routing, the body size limit, ...) in our shape.
 _HTTP_CODES: Final = {
     401: (UNAUTHORIZED, "missing_token"),
@@ -213,6 +221,7 @@ def exception_handlers(max_body_bytes: int) -> ExceptionHandlersMap:
     """Every exception -> the error shape."""
     return {
         ApiError: _api_error,
+        NotReadyError: _not_ready,
         HTTPException: http_error_handler(max_body_bytes),
         Exception: _internal_error,
     }

@@ -6,9 +6,7 @@ negotiation over the header is HTTP's, so it lives here. Headers repeat, so it i
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Final
-
-from litestar import Request
+from typing import Final
 
 from flightontime_core.messages import LANGUAGES
 
@@ -38,8 +36,3 @@ def negotiate(header: str | None, default: str = DEFAULT_LANGUAGE) -> str:
 def request_language(header: str | None) -> str:
     """The language of the answer to a request with this `Accept-Language` value."""
     return negotiate(header)
-
-
-def provide_language(request: Request[Any, Any, Any]) -> str:
-    """The `language` dependency: the request's answer language."""
-    return request_language(request.headers.get("accept-language"))

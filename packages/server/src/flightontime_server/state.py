@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Final
 
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 
+from flightontime_core.errors import NotReadyError
 from flightontime_core.service import PredictionService
-from flightontime_server.errors import NOT_READY, ApiError, message
-from flightontime_server.language import provide_language
 from flightontime_server.metrics import PendingPredictions
 
 
@@ -27,34 +26,24 @@ class ServingState:
         """The model version served, None before a bundle is loaded."""
         return self.service.version if self.service is not None else None
 
-    def require(self, language: str) -> PredictionService:
-        """The service, or 503 with Retry-After while there is none."""
-        service = self.service
-        if service is None:
-            raise ApiError(
-                503,
-                NOT_READY,
-                message("failed" if self.failed else "loading", language),
-                headers={"Retry-After": "1"},
-            )
-        return service
 
-
-def provide_service(state: State, language: NamedDependency[str]) -> PredictionService:
-    """The `service` dependency: the core service, or 503 while there is none."""
+def provide_service(state: State) -> PredictionService:
+    """The `service` dependency: the core service, or NotReadyError (503, in the request's
+    language, by the exception handlers) while there is none."""
     serving: ServingState = state.serving
-    return serving.require(language)
+    service = serving.service
+    if service is None:
+        raise NotReadyError("failed" if serving.failed else "loading")
+    return service
 
 
-def provide_pending(state: State) -> PendingPredictions:
-    """The `pending` dependency: predictions waiting for the metrics."""
+def pending(state: State) -> PendingPredictions:
+    """Predictions waiting for the metrics (the app's, in its state)."""
     serving: ServingState = state.serving
     return serving.pending
 
 
-# Plain functions, no I/O: run on the loop, not in a thread.
-DEPENDENCIES: Final = {
-    "language": Provide(provide_language, sync_to_thread=False),
-    "service": Provide(provide_service, sync_to_thread=False),
-    "pending": Provide(provide_pending, sync_to_thread=False),
-}
+# The one dependency: a plain function, no I/O, run on the loop, not in a thread. (Litestar
+# resolves dependencies of the same depth in a task group, which costs more than these
+# functions; the answer language is a plain function of the request's header.)
+DEPENDENCIES: Final = {"service": Provide(provide_service, sync_to_thread=False)}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Final
 
 from litestar import Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from flightontime_core.service import PredictionService
 from flightontime_server import metrics
-from flightontime_server.metrics import PendingPredictions
 from flightontime_server.routes.openapi import responses
 from flightontime_server.schemas import HealthResponse
+from flightontime_server.state import pending
 
 _ALIVE: Final = HealthResponse(status="ok")
 
@@ -35,8 +36,8 @@ async def ready(service: NamedDependency[PredictionService]) -> HealthResponse:
 
 
 @get("/metrics", include_in_schema=False)
-async def prometheus(pending: NamedDependency[PendingPredictions]) -> Response[bytes]:
+async def prometheus(state: State) -> Response[bytes]:
     """Prometheus text exposition, summed over the workers."""
-    pending.flush()  # this worker's latest; the others' are at most a second old
+    pending(state).flush()  # this worker's latest; the others' are at most a second old
     content, content_type = metrics.exposition()
     return Response(content, media_type=content_type)

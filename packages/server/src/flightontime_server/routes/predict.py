@@ -4,8 +4,10 @@ service and the answer language injected, the contract's Structs returned."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from litestar import post
+from litestar import Request, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -16,9 +18,10 @@ from flightontime_core.prediction import Prediction
 from flightontime_core.service import PredictionService
 from flightontime_server.body import BatchBody, FlightBody
 from flightontime_server.errors import flight_error_body, invalid_input, malformed_json
-from flightontime_server.metrics import PendingPredictions
+from flightontime_server.language import request_language
 from flightontime_server.routes.openapi import responses
 from flightontime_server.schemas import BatchResponse, ErrorResponse, PredictionResponse
+from flightontime_server.state import pending
 
 
 def _empty(language: str) -> Exception:
@@ -41,11 +44,11 @@ def _empty(language: str) -> Exception:
 )
 async def predict(
     service: NamedDependency[PredictionService],
-    language: NamedDependency[str],
-    pending: NamedDependency[PendingPredictions],
+    request: Request[Any, Any, State],
     data: JSONBody[Flight | None] = None,
 ) -> PredictionResponse:
     """One flight's answer."""
+    language = request_language(request.headers.get("accept-language"))
     if data is None:
         raise _empty(language)
     start = time.perf_counter()
@@ -53,7 +56,7 @@ async def predict(
         prediction = service.predict(data)
     except FlightError as exc:
         raise invalid_input(language, flight=exc) from None
-    pending.single(time.perf_counter() - start, prediction)
+    pending(request.app.state).single(time.perf_counter() - start, prediction)
     return PredictionResponse(**contract.answer(prediction, language))
 
 
@@ -72,11 +75,11 @@ async def predict(
 )
 async def predict_batch(
     service: NamedDependency[PredictionService],
-    language: NamedDependency[str],
-    pending: NamedDependency[PendingPredictions],
+    request: Request[Any, Any, State],
     data: JSONBody[list[Flight | FlightError] | None] = None,
 ) -> BatchResponse:
     """Every flight's answer or error, in request order."""
+    language = request_language(request.headers.get("accept-language"))
     if data is None:
         raise _empty(language)
     start = time.perf_counter()
@@ -91,5 +94,5 @@ async def predict_batch(
         for r in results
     ]
     if predictions:
-        pending.batch(seconds, predictions)
+        pending(request.app.state).batch(seconds, predictions)
     return BatchResponse(resultados=slots)
