@@ -1,5 +1,4 @@
-"""Every sentence in English and Portuguese: problems, notices, factors; the language a
-header asks for."""
+"""Every sentence in English and Portuguese: problems, notices, factors."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from flightontime_core.messages import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
     factor_text,
-    language_of,
     notice_text,
     problem_text,
 )
@@ -265,43 +263,3 @@ def test_weather_words_depend_on_the_value() -> None:
     assert factor_text("precipitation_mm", (("value", 0.0),), False, "pt") == (
         "Tempo na origem: sem precipitação reduz o risco"
     )
-
-
-# -- language negotiation ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ("en", "en"),
-        ("pt", "pt"),
-        ("pt-BR", "pt"),
-        ("PT-br", "pt"),
-        ("en-US,pt;q=0.9", "en"),
-        ("pt-BR,en;q=0.5", "pt"),
-        ("fr, en;q=0.5", "en"),
-        ("fr, pt;q=0.1, en;q=0.05", "pt"),
-        ("en;q=0.5, pt;q=0.8", "pt"),
-        ("pt, en", "pt"),  # equal weights: the header's order
-        ("en, pt", "en"),
-        ("de-DE,de;q=0.9", DEFAULT_LANGUAGE),
-        ("garbage", DEFAULT_LANGUAGE),
-        (";;;,,,", DEFAULT_LANGUAGE),
-        ("*", DEFAULT_LANGUAGE),
-        ("pt;q=0", DEFAULT_LANGUAGE),
-        ("pt;q=0, en;q=0", DEFAULT_LANGUAGE),
-        ("pt;q=0, en;q=0.1", "en"),
-        ("pt;q=abc", DEFAULT_LANGUAGE),
-        ("", DEFAULT_LANGUAGE),
-        (None, DEFAULT_LANGUAGE),
-    ],
-)
-def test_language_of(header: str | None, expected: str) -> None:
-    assert language_of(header) == expected
-
-
-def test_language_of_uses_the_given_default() -> None:
-    assert language_of(None, "pt") == "pt"
-    assert language_of("fr", "pt") == "pt"
-    assert language_of("pt;q=0", "pt") == "pt"
-    assert language_of("en", "pt") == "en"

@@ -10,6 +10,7 @@ import pytest
 from flightontime_core import contract
 from flightontime_core.flights import Flight
 from flightontime_core.service import PredictionService
+from flightontime_server.language import DEFAULT_LANGUAGE, negotiate, request_language
 
 from .server import JAVA_REQUEST, Server
 
@@ -127,3 +128,44 @@ def test_transport_errors_speak_the_language(server: Server) -> None:
     ):
         pt = server.client().post("/predict", content=body).json()["erro"]["detalhes"][0]
         assert pt["motivo"] == reason, pt
+
+
+# -- language negotiation ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("en", "en"),
+        ("pt", "pt"),
+        ("pt-BR", "pt"),
+        ("PT-br", "pt"),
+        ("en-US,pt;q=0.9", "en"),
+        ("pt-BR,en;q=0.5", "pt"),
+        ("fr, en;q=0.5", "en"),
+        ("fr, pt;q=0.1, en;q=0.05", "pt"),
+        ("en;q=0.5, pt;q=0.8", "pt"),
+        ("pt, en", "pt"),  # equal weights: the header's order
+        ("en, pt", "en"),
+        ("de-DE,de;q=0.9", DEFAULT_LANGUAGE),
+        ("garbage", DEFAULT_LANGUAGE),
+        (";;;,,,", DEFAULT_LANGUAGE),
+        ("*", DEFAULT_LANGUAGE),
+        ("pt;q=0", DEFAULT_LANGUAGE),
+        ("pt;q=0, en;q=0", DEFAULT_LANGUAGE),
+        ("pt;q=0, en;q=0.1", "en"),
+        ("pt;q=abc", DEFAULT_LANGUAGE),
+        ("", DEFAULT_LANGUAGE),
+        (None, DEFAULT_LANGUAGE),
+    ],
+)
+def test_negotiate(header: str | None, expected: str) -> None:
+    assert negotiate(header) == expected
+    assert request_language(header) == expected
+
+
+def test_negotiate_uses_the_given_default() -> None:
+    assert negotiate(None, "en") == "en"
+    assert negotiate("fr", "en") == "en"
+    assert negotiate("en;q=0", "en") == "en"
+    assert negotiate("pt", "en") == "pt"

@@ -88,8 +88,12 @@ def test_metrics_are_summed_over_workers(two_workers: Server) -> None:
         value("flightontime_http_request_duration_seconds_count", route="/predict", method="POST")
         == N + 1
     )
-    total = value("flightontime_predictions_total", status="Atrasado") + value(
-        "flightontime_predictions_total", status="Pontual"
+    # Labelled by status and the answering bundle's version: summed over both.
+    total = sum(
+        v
+        for (name, labels), v in s.items()
+        if name == "flightontime_predictions_total"
+        and dict(labels).get("status") in ("Atrasado", "Pontual")
     )
     assert total == N + 5
     assert value("flightontime_prediction_probability_count") == N + 5

@@ -11,7 +11,7 @@ from flightontime_server.settings import Settings, SettingsError, available_cpus
 
 def test_defaults() -> None:
     s = Settings.from_environ({})
-    assert s.model_dir == "models/default"
+    assert s.model_dir == "models"  # every bundle of the directory
     assert (s.host, s.port) == ("127.0.0.1", 8000)
     assert s.graceful_timeout_s == 20
     assert s.max_body_bytes == 2 * 1024 * 1024

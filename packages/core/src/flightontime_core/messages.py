@@ -19,25 +19,6 @@ Params = Mapping[str, Any]
 _Template = Callable[[Params], str]
 
 
-def language_of(value: str | None, default: str = DEFAULT_LANGUAGE) -> str:
-    """The supported language a tag or header value asks for first ("pt-BR,en;q=0.5" -> "pt")."""
-    if not value:
-        return default
-    wanted: list[tuple[float, int, str]] = []
-    for position, part in enumerate(value.split(",")):
-        tag, _, rest = part.strip().partition(";")
-        code = tag.strip().lower().split("-")[0]
-        q = 1.0
-        if rest.strip().startswith("q="):
-            try:
-                q = float(rest.strip()[2:])
-            except ValueError:
-                q = 0.0
-        if code in LANGUAGES and q > 0:
-            wanted.append((q, -position, code))  # equal weights: the header's order decides
-    return max(wanted)[2] if wanted else default
-
-
 # -- problems (why an input cannot be used) ------------------------------------------------------
 
 _UNIT_WORDS = {

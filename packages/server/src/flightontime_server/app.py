@@ -1,10 +1,12 @@
 """The application factory: settings and a core service -> a Litestar app.
 
 The lifespan loads the bundles before the worker accepts connections (or waits for them when they
-are not there yet), the guard checks
-tokens before the body is read, `request_max_body_size` bounds the body, the exception handlers
-give the one error shape, Litestar generates the OpenAPI document and the docs page (its assets
-served from the swagger-ui-bundle package, no CDN). `asgi_app` wraps it with the request
+are not there yet) into the serving state (`app.state.serving`), which the handlers receive
+through dependency injection (`state.DEPENDENCIES`); the guard checks tokens before the body is
+read, `request_max_body_size` bounds the body, the body DTOs (`body.py`) hand it to the core,
+the exception handlers give the one error shape, and Litestar generates the OpenAPI document
+from the handlers' Structs, and the docs page (its assets served from the swagger-ui-bundle
+package, no CDN). `asgi_app` wraps it with the request
 observer (access log, request id, request metrics) for uvicorn.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
@@ -35,12 +37,12 @@ from flightontime_server import metrics
 from flightontime_server.auth import guard_for
 from flightontime_server.errors import exception_handlers
 from flightontime_server.observe import Observer
-from flightontime_server.routes.health import health_routes
-from flightontime_server.routes.model import model_routes
-from flightontime_server.routes.openapi import complete
-from flightontime_server.routes.predict import predict_routes
+from flightontime_server.routes.health import health, prometheus, ready
+from flightontime_server.routes.model import model
+from flightontime_server.routes.openapi import SECURITY
+from flightontime_server.routes.predict import predict, predict_batch
 from flightontime_server.settings import Settings
-from flightontime_server.state import ServingState
+from flightontime_server.state import DEPENDENCIES, ServingState
 
 logger = logging.getLogger("flightontime_server")
 
@@ -103,8 +105,8 @@ def became_ready(state: ServingState, service: PredictionService) -> None:
     # What is loaded now lives as long as the process: out of the cyclic collector's sight, a
     # full collection no longer walks it on the request path.
     gc.freeze()
-    for model in service.models:
-        metrics.set_model_info(model.version, model.thresholds)
+    for served in service.models:
+        metrics.set_model_info(served.version, served.thresholds)
     logger.info(
         "model ready",
         extra={
@@ -189,7 +191,7 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
     configured (and authentication is not disabled) or the token file cannot be read."""
     guard = guard_for(settings)
     state = ServingState()
-    pending = metrics.PendingPredictions()
+    pending = state.pending
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -215,14 +217,13 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
     assets = create_static_files_router(
         path=ASSETS, directories=[swagger_ui_path], include_in_schema=False
     )
+    # The token's routes: the guard runs before the body is read.
+    protected = Router(
+        path="/", route_handlers=[predict, predict_batch, model], guards=[guard], security=SECURITY
+    )
     app = Litestar(
-        route_handlers=[
-            *predict_routes(state, guard, pending, settings.batch_max_flights),
-            *health_routes(state, pending),
-            *model_routes(state, guard),
-            assets,
-            *_docs_routes(),
-        ],
+        route_handlers=[protected, health, ready, prometheus, assets, *_docs_routes()],
+        dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         exception_handlers=exception_handlers(settings.max_body_bytes),
         request_max_body_size=settings.max_body_bytes,
@@ -230,8 +231,9 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
         logging_config=None,
         debug=False,
     )
-    complete(app.openapi_schema)
+    # Litestar deep-copies a State given to it: these are shared, so set on the app's own.
     app.state.serving = state
+    app.state.settings = settings
     return app
 
 

@@ -149,6 +149,11 @@ class TokenGuard:
         # None: --insecure-no-auth (development only; warned at start and on every request).
         self.tokens = tokens
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> TokenGuard:
+        # Litestar copies a router when it is registered; the token store (its file watch and
+        # lock) stays one per app.
+        return self
+
     async def __call__(
         self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
     ) -> None:

@@ -12,15 +12,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from flightontime_core import contract
-from flightontime_core.errors import FlightError
+from flightontime_core.errors import FlightError, NotReadyError
 from flightontime_core.messages import problem_text
 from flightontime_server.language import request_language
+from flightontime_server.schemas import ErrorDetail, ErrorInfo, ErrorResponse
 
 logger = logging.getLogger("flightontime_server")
 
@@ -35,7 +35,6 @@ NOT_READY: Final = "modelo_indisponivel"
 INTERNAL: Final = "erro_interno"
 
 WWW_AUTHENTICATE: Final = 'Bearer realm="flightontime"'
-JSON: Final = "application/json"
 # msgspec.DecodeError's "... (byte 12)".
 _BYTE: Final = re.compile(r"\(byte (\d+)\)")
 
@@ -88,12 +87,9 @@ def message(key: str, language: str, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
-Detail = dict[str, str]
-
-
-def error_body(codigo: str, mensagem: str, detalhes: Sequence[Detail] = ()) -> dict[str, Any]:
+def error_body(codigo: str, mensagem: str, detalhes: Sequence[ErrorDetail] = ()) -> ErrorResponse:
     """The error object: {"erro": {codigo, mensagem, detalhes}}."""
-    return {"erro": {"codigo": codigo, "mensagem": mensagem, "detalhes": list(detalhes)}}
+    return ErrorResponse(erro=ErrorInfo(codigo=codigo, mensagem=mensagem, detalhes=list(detalhes)))
 
 
 def _field(name: str) -> str:
@@ -101,18 +97,25 @@ def _field(name: str) -> str:
     return "body" if name == "flight" else name
 
 
-def flight_details(error: FlightError, language: str) -> list[Detail]:
+def flight_details(error: FlightError, language: str) -> list[ErrorDetail]:
     """A FlightError's problems as `detalhes`, named as the contract and worded by the core."""
     return [
-        {"campo": _field(field), "motivo": reason, "tipo": code}
+        ErrorDetail(campo=_field(field), motivo=reason, tipo=code)
         for field, reason, code in contract.problems(error, language)
     ]
 
 
-def json_position(exc: Exception) -> dict[str, Any]:
+def problem_detail(
+    field: str, code: str, language: str, expected: str | None = None
+) -> ErrorDetail:
+    """One problem of the request's shape, worded by the core."""
+    params = {} if expected is None else {"expected": expected}
+    return ErrorDetail(campo=field, motivo=problem_text(code, params, language), tipo=code)
+
+
+def json_position(text: str) -> dict[str, Any]:
     """Where msgspec's decode error says the JSON broke: {"byte": N}, {"truncated": True} or
     nothing (its message is English, so only the position reaches the answer)."""
-    text = str(exc)
     at = _BYTE.search(text)
     if at is not None:
         return {"byte": int(at.group(1))}
@@ -121,18 +124,13 @@ def json_position(exc: Exception) -> dict[str, Any]:
     return {}
 
 
-def malformed_json(exc: Exception, language: str) -> list[Detail]:
-    """`detalhes` for a body that is not JSON."""
-    return [
-        {
-            "campo": "body",
-            "motivo": problem_text("invalid_json", json_position(exc), language),
-            "tipo": "invalid_json",
-        }
-    ]
+def malformed_json(error: str, language: str) -> list[ErrorDetail]:
+    """`detalhes` for a body that is not JSON (`error`: msgspec's message)."""
+    reason = problem_text("invalid_json", json_position(error), language)
+    return [ErrorDetail(campo="body", motivo=reason, tipo="invalid_json")]
 
 
-def flight_error_body(error: FlightError, language: str) -> dict[str, Any]:
+def flight_error_body(error: FlightError, language: str) -> ErrorResponse:
     """The error entry of one refused flight."""
     return error_body(
         INVALID_INPUT, message("invalid_flight", language), flight_details(error, language)
@@ -147,30 +145,40 @@ class ApiError(Exception):
         status: int,
         codigo: str,
         mensagem: str,
-        detalhes: Sequence[Detail] = (),
+        detalhes: Sequence[ErrorDetail] = (),
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(mensagem)
         self.status = status
-        self.codigo = codigo
-        self.mensagem = mensagem
-        self.detalhes = list(detalhes)
+        self.body = error_body(codigo, mensagem, detalhes)
         self.headers = dict(headers or {})
 
 
-_ENCODER = msgspec.json.Encoder()
+def invalid_input(
+    language: str, detalhes: Sequence[ErrorDetail] = (), flight: FlightError | None = None
+) -> ApiError:
+    """422: the request (or, given `flight`, the flight and its problems) cannot be used."""
+    if flight is not None:
+        return ApiError(
+            422,
+            INVALID_INPUT,
+            message("invalid_flight", language),
+            flight_details(flight, language),
+        )
+    return ApiError(422, INVALID_INPUT, message("invalid_request", language), detalhes)
 
 
-def respond(
-    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
-) -> Response[bytes]:
-    """A JSON response from plain data, encoded once by msgspec."""
-    return Response(_ENCODER.encode(body), status_code=status, media_type=JSON, headers=headers)
-
-
-def _api_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _api_error(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
     assert isinstance(exc, ApiError)
-    return respond(exc.status, error_body(exc.codigo, exc.mensagem, exc.detalhes), exc.headers)
+    return Response(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+def _not_ready(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
+    # No verified model yet (loading, waiting for the bundle) or it failed: 503, retry soon.
+    language = request_language(request.headers.get("accept-language"))
+    key = "failed" if str(exc) == "failed" else "loading"
+    body = error_body(NOT_READY, message(key, language))
+    return Response(body, status_code=503, headers={"Retry-After": "1"})
 
 
 # Litestar's own HTTP errors (routing, the body size limit, ...) in our shape.
@@ -185,34 +193,35 @@ _HTTP_CODES: Final = {
 def http_error_handler(max_body_bytes: int) -> Any:
     """The handler of Litestar's HTTPExceptions (the body limit is named in its message)."""
 
-    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
         assert isinstance(exc, HTTPException)
         language = request_language(request.headers.get("accept-language"))
         status = exc.status_code
         if status >= 500:
             return _internal_error(request, exc)
-        codigo, key = _HTTP_CODES.get(status, (INVALID_INPUT if status < 500 else INTERNAL, "http"))
+        codigo, key = _HTTP_CODES.get(status, (INVALID_INPUT, "http"))
         text = message(key, language, limit=max_body_bytes, status=status)
         headers = dict(exc.headers or {})
         if status == 413:
             # The unread rest of the body makes the connection unusable.
             headers["Connection"] = "close"
-        return respond(status, error_body(codigo, text), headers)
+        return Response(error_body(codigo, text), status_code=status, headers=headers)
 
     return handle
 
 
-def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
     # A 500 is always a bug: the log has the traceback, the answer no internals.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     language = request_language(request.headers.get("accept-language"))
-    return respond(500, error_body(INTERNAL, message("internal", language)))
+    return Response(error_body(INTERNAL, message("internal", language)), status_code=500)
 
 
 def exception_handlers(max_body_bytes: int) -> ExceptionHandlersMap:
     """Every exception -> the error shape."""
     return {
         ApiError: _api_error,
+        NotReadyError: _not_ready,
         HTTPException: http_error_handler(max_body_bytes),
         Exception: _internal_error,
     }

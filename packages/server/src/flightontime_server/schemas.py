@@ -1,13 +1,14 @@
-"""The contract's messages as msgspec Structs: requests decoded straight from the body's bytes,
-answers and the one error shape, all documented in the OpenAPI document.
+"""The contract's messages as msgspec Structs, from which Litestar generates the OpenAPI document.
 
-The bounds are the core's (`flightontime_core.flights`), declared here with `Meta` so that the
-fast path (one strict msgspec decode) checks them and the OpenAPI document shows them; when the
-decode fails the core finds and words the problems (`routes.predict`).
+The answers (`PredictionResponse`, `BatchResponse`, `ErrorResponse`, `HealthResponse`) are what
+the handlers return, so the documented schema is the wire shape. The requests (`FlightRequest`,
+`BatchRequest`) document the body; the body itself is read by the core (`body.py`), which finds
+and words every problem, so the bounds declared here with `Meta` are the core's own constants.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -22,8 +23,6 @@ from flightontime_core.flights import (
     MAX_YEAR,
     MIN_YEAR,
     WEATHER_BOUNDS,
-    Flight,
-    Weather,
 )
 
 
@@ -56,10 +55,6 @@ class Clima(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defau
     visibilidade_km: Annotated[float, _weather("visibilidade_km", "Visibilidade, km.")] | None = (
         None
     )
-
-    def weather(self) -> Weather:
-        """The library's Weather (English names)."""
-        return Weather(**{WEATHER_NAMES[k]: getattr(self, k) for k in self.__struct_fields__})
 
 
 assert set(Clima.__struct_fields__) == set(WEATHER_NAMES), "Clima must name every weather field"
@@ -129,18 +124,6 @@ class FlightRequest(msgspec.Struct, kw_only=True):
     ) = None
     clima: Annotated[Clima | None, Meta(description="Previsão do tempo na origem.")] = None
 
-    def flight(self) -> Flight:
-        """The library's Flight (English names)."""
-        return Flight(
-            airline=self.companhia,
-            origin=self.origem,
-            destination=self.destino,
-            departure=self.data_partida,
-            distance_m=self.distancia_m,
-            distance_km=self.distancia_km,
-            weather=None if self.clima is None else self.clima.weather(),
-        )
-
 
 class BatchRequest(msgspec.Struct, kw_only=True):
     """Vários voos numa chamada; cada um é validado e respondido por si."""
@@ -196,24 +179,15 @@ class ErrorResponse(msgspec.Struct, kw_only=True):
     erro: ErrorInfo
 
 
-class BatchResponse(msgspec.Struct, kw_only=True):
+# A dataclass, not a Struct: msgspec takes no union of untagged Structs in a Struct's fields (nor
+# in its inspection, from which Litestar documents a Struct), and a tag would add a field to the
+# wire. msgspec encodes a dataclass as it does a Struct, and Litestar documents the union as
+# `oneOf` the two Structs.
+@dataclass(slots=True)
+class BatchResponse:
     """Uma entrada por voo, na ordem do pedido: a resposta ou o erro daquele voo."""
 
-    # msgspec (and so Litestar's schema of a Struct) takes no union of untagged Structs: the
-    # entries' two shapes are spelled out for the OpenAPI document.
-    resultados: Annotated[
-        list[dict[str, Any]],
-        Meta(
-            extra_json_schema={
-                "items": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/PredictionResponse"},
-                        {"$ref": "#/components/schemas/ErrorResponse"},
-                    ]
-                }
-            }
-        ),
-    ]
+    resultados: list[PredictionResponse | ErrorResponse]
 
 
 class HealthResponse(msgspec.Struct, kw_only=True, omit_defaults=True):

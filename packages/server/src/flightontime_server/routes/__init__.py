@@ -1,2 +1,3 @@
 """The HTTP routes: predictions (predict.py), probes and metrics (health.py), the model
-(model.py). Each module builds its handlers over the shared serving state."""
+(model.py); module-level handlers, the core service and the answer language injected
+(`state.DEPENDENCIES`)."""
