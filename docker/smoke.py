@@ -86,8 +86,9 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         check(server.wait(timeout=60) == 0, "SIGTERM -> exit 0")
     finally:
-        if server.poll() is None:
-            server.kill()
+        if server.poll() is None:  # SIGTERM: uvicorn stops its workers too (SIGKILL orphans them)
+            server.terminate()
+            server.wait(timeout=60)
 
 
 if __name__ == "__main__":
