@@ -1,6 +1,10 @@
 # FlightOnTime's images: `docker buildx bake` builds them where BuildKit runs (CI, releases);
-# `python scripts/bake.py` reads this same file and builds each target with podman where it
-# does not (`make image`, `make images`; tests/docker holds the two to the same commands).
+# `python scripts/bake.py` builds each target with podman where it does not (`make image`,
+# `make images`). It reads only static facts of this file (python-hcl2, no HCL functions): the
+# groups and, through `inherits`, each target's context, dockerfile, target, args, labels,
+# platforms, attest and output, written as strings or variables. It does not read the tags: it
+# names an image by its org.opencontainers.image.title label and tags it as local_tags and
+# release_tags below do (tests/docker/test_bake.py; against buildx's --print where it runs).
 #
 #   docker buildx bake                  # group "default": server + cli, local tags X.Y.Z
 #   docker buildx bake --print release  # what a release would build and push

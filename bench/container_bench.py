@@ -189,19 +189,8 @@ def _server_build_argv(tag: str, no_cache: bool) -> list[str]:
     bake = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("bake", bake)
     spec.loader.exec_module(bake)
-    (build,) = bake.plan(
-        bake.BakeFile.load(ROOT / "docker-bake.hcl"), ["server"], engine=ENGINE, no_cache=no_cache
-    )
-    argv: list[str] = []
-    skip = False
-    for arg in build.argv:  # drop the target's tags, keep everything else
-        if skip:
-            skip = False
-        elif arg == "-t":
-            skip = True
-        else:
-            argv.append(arg)
-    return [*argv[:-1], "-t", tag, argv[-1]]
+    bake_file = bake.BakeFile(ROOT / "docker-bake.hcl")
+    return bake.command(bake_file.facts("server"), [tag], ENGINE, no_cache)  # type: ignore[no-any-return]
 
 
 def build_times(ref: str, cold: bool) -> None:

