@@ -63,10 +63,11 @@ def test_train_writes_a_bundle_and_reports_it(run, ten_days: LoadResult, tmp_pat
     assert "thresholds 15 min, 45 min" in checked.stdout
 
 
-def test_train_default_out_is_the_model_dir_setting(
+def test_train_default_out_is_models_default(
     run, ten_days: LoadResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Refused before training: only where the bundle would go is checked here.
+    # Refused before training: only where the bundle would go is checked here. The serving
+    # setting (a directory of bundles) does not move it.
     monkeypatch.setenv("FLIGHTONTIME_MODEL_DIR", str(tmp_path / "configured"))
     monkeypatch.setattr(
         "flightontime_core.training.pipeline.train_bundle",
@@ -74,7 +75,7 @@ def test_train_default_out_is_the_model_dir_setting(
     )
     result = run("train")
     assert result.exit_code == 1
-    assert f"training failed: target {tmp_path / 'configured'}" in result.stderr
+    assert "training failed: target models/default" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -75,13 +75,13 @@ def test_describe_never_shows_secrets(default_model_dir: Path, tmp_path: Path) -
         "runs": [{"api_key": "leak-4", "seed": 1}],
         "user": "me",
     }
-    manifest["signature"] = {"secret": "leak-5", "algorithm": "none"}
+    manifest["data"]["source_auth"] = {"secret": "leak-5", "algorithm": "none"}
     (copy / MANIFEST_FILE).write_text(json.dumps(manifest))
     described = PredictionService.load(copy).describe()
     text = json.dumps(described)
     assert "leak-" not in text
     assert described["training"]["environment"] == {"runs": [{"seed": 1}], "user": "me"}
-    assert described["signature"] == {"algorithm": "none"}
+    assert described["data"]["source_auth"] == {"algorithm": "none"}
 
 
 def test_a_broken_bundle_is_a_bundle_error(tmp_path: Path) -> None:
