@@ -133,12 +133,13 @@ COPY --from=build /opt/project/ /opt/venv/
 # (models/<name>/model.sig, written by the release before the build) comes with its bundle.
 COPY models/ /build/models/
 ARG MODELS="default brazil"
-RUN test -n "${MODELS// /}" || { echo "MODELS names no bundle" >&2; exit 1; } \
+RUN install -d /opt/flightontime/models \
  && for name in $MODELS; do \
       test -f "/build/models/$name/manifest.json" \
         || { echo "MODELS: no bundle models/$name (no models/$name/manifest.json)" >&2; exit 1; }; \
-      install -d /opt/flightontime/models && cp -R "/build/models/$name" /opt/flightontime/models/; \
+      cp -R "/build/models/$name" /opt/flightontime/models/; \
     done \
+ && test -n "$(ls /opt/flightontime/models)" || { echo "MODELS names no bundle" >&2; exit 1; } \
  && rm -rf /build/models
 COPY docker/smoke.py /build/smoke.py
 ARG VERSION=0.0.0
@@ -206,7 +207,7 @@ CMD ["flightontime", "serve"]
 # (docs/release.md, "Model signatures"). The bundles baked in are verified here as well, so a
 # release whose bundles were not signed with the matching private key fails to build.
 FROM runtime AS release
-# hadolint ignore=DL3002
+# hadolint ignore=DL3002,DL3066
 USER root
 ARG MODEL_PUBLIC_KEY=""
 RUN test -n "$MODEL_PUBLIC_KEY" \
