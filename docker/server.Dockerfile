@@ -207,6 +207,7 @@ CMD ["flightontime", "serve"]
 # (docs/release.md, "Model signatures"). The bundles baked in are verified here as well, so a
 # release whose bundles were not signed with the matching private key fails to build.
 FROM runtime AS release
+# Root writes the key where appuser can read but not change it; the stage ends as appuser.
 # hadolint ignore=DL3002,DL3066
 USER root
 ARG MODEL_PUBLIC_KEY=""

@@ -278,6 +278,10 @@ KEEP = {
         "requirements/serve.lock",
         "packages/server/pyproject.toml",
         "packages/server/src/flightontime_server/app.py",
+        # Every bundle with its signature: the build copies those MODELS names.
+        "models/brazil/manifest.json",
+        "models/brazil/model.sig",
+        "models/other/manifest.json",
     ],
     "cli": [*COMMON_KEEP, "requirements/train.lock"],
 }

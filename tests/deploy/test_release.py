@@ -502,32 +502,6 @@ def test_make_release_push_to_a_registry_on_loopback(repo: Repo, loopback_regist
 
 
 # --- for real: the release server image verifies its bundles' signatures at start ---------------
-# What the release's build context needs (a copy: the test signs its bundles, never the tree's).
-RELEASE_CONTEXT = ("docker-bake.hcl", "scripts", "docker", "requirements", "packages")
-BUNDLES = ("default", "brazil")
-
-
-def _throwaway_key_pair(directory: Path) -> tuple[Path, str]:
-    """A P-256 key pair made for this test only: (private key file, public key PEM text)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = directory / "model-signing.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    private.chmod(0o600)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
-
-
 def _readable_bundle(source: Path, dest: Path, *, signature: bool) -> Path:
     """A copy of a bundle that the image's user (1001) can read through a bind mount."""
     ignore = None if signature else shutil.ignore_patterns("model.sig")
@@ -552,6 +526,7 @@ def test_the_release_server_image_serves_signed_bundles_only(tmp_path: Path) -> 
         http,
         image_mb,
         remove,
+        signed_release_context,
         start_container,
         wait_healthy,
     )
@@ -561,40 +536,13 @@ def test_the_release_server_image_serves_signed_bundles_only(tmp_path: Path) -> 
         or engine("image", "exists", "python:3.11-slim", check=False).returncode
     ):
         pytest.skip("needs podman and the python:3.11-slim base image (make container-engine)")
-    context = tmp_path / "context"
-    context.mkdir()
-    ignore = shutil.ignore_patterns(
-        ".venv*", "__pycache__", "*.egg-info", ".*_cache", "build", "dist", "model.sig"
-    )
-    for name in RELEASE_CONTEXT:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, context / name, ignore=ignore)
-        else:
-            shutil.copy(source, context / name)
-    for bundle in BUNDLES:
-        shutil.copytree(ROOT / "models" / bundle, context / "models" / bundle, ignore=ignore)
-    private, public = _throwaway_key_pair(tmp_path)
+    context, public = signed_release_context(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in LEAKY}
     env.update(
-        MODEL_SIGNING_KEY_FILE=str(private),
         MODEL_PUBLIC_KEY=public,
-        SIGN_PYTHON=sys.executable,
         REGISTRY="localhost/fot-release-sign-test",
         CONTAINER_ENGINE=ENGINE,
     )
-    signed = subprocess.run(
-        ["bash", "scripts/sign-models.sh", "models"],
-        cwd=context,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert signed.returncode == 0, signed.stderr
-    for bundle in BUNDLES:
-        assert (context / "models" / bundle / "model.sig").is_file()
     print_facts = subprocess.run(
         [sys.executable, "scripts/bake.py", "--print", "server-release"],
         cwd=context,
