@@ -219,6 +219,7 @@ RUN test -n "$MODEL_PUBLIC_KEY" \
  && printf '%s\n' "$MODEL_PUBLIC_KEY" > /opt/flightontime/keys/model-signing.pub \
  && chmod 644 /opt/flightontime/keys/model-signing.pub
 ENV FLIGHTONTIME_MODEL_PUBLIC_KEY=/opt/flightontime/keys/model-signing.pub
+# Verify and serve as the named user of the issue (UID/GID fixed to 1001 above).
 # hadolint ignore=DL3066
 USER appuser
 RUN for bundle in /opt/flightontime/models/*/; do \
