@@ -41,6 +41,19 @@ variable "SOURCE" {
   default = "unknown"
 }
 
+# The model bundles baked into the serving image, by name (models/<name>, space-separated):
+# each goes to /opt/flightontime/models/<name>; a name without a bundle fails the build.
+variable "MODELS" {
+  default = "default brazil"
+}
+
+# The release image's model-signing public key (PEM text, not a path): the release sets it from
+# the repository variable MODEL_SIGNING_PUBLIC_KEY, whose private key is only the CI secret
+# MODEL_SIGNING_KEY (docs/release.md, "Model signatures"). Empty: `server-release` fails.
+variable "MODEL_PUBLIC_KEY" {
+  default = ""
+}
+
 # "true" when building a release from the default branch: only then does `latest` move.
 variable "IS_DEFAULT_BRANCH" {
   default = "false"
@@ -109,9 +122,12 @@ target "server" {
   dockerfile = "docker/server.Dockerfile"
   target     = "runtime"
   tags       = local_tags("flightontime")
+  args = {
+    MODELS = MODELS
+  }
   labels = {
     "org.opencontainers.image.title"       = "flightontime"
-    "org.opencontainers.image.description" = "FlightOnTime flight-delay prediction API (Litestar + ONNX Runtime) with the default model inside"
+    "org.opencontainers.image.description" = "FlightOnTime flight-delay prediction API (Litestar + ONNX Runtime) with its model bundles inside"
   }
 }
 
@@ -133,9 +149,16 @@ target "_release" {
   output    = ["type=registry"]
 }
 
+# The release's serving image verifies every bundle's model-signing signature at start: the
+# signing extra installed, the public key inside (stage `release` of docker/server.Dockerfile).
 target "server-release" {
   inherits = ["server", "_release"]
+  target   = "release"
   tags     = release_tags("flightontime")
+  args = {
+    SIGNING          = "1"
+    MODEL_PUBLIC_KEY = MODEL_PUBLIC_KEY
+  }
 }
 
 target "cli-release" {

@@ -146,8 +146,9 @@ def breakdown(ref: str) -> None:
             by_pkg[path[len(site) :].split("/", 1)[0]] += size
         elif path.startswith("/opt/pycache/"):
             by_dir["/opt/pycache (byte code, venv + stdlib)"] += size
-        elif path.startswith("/opt/flightontime/model/"):
-            by_dir["/opt/flightontime/model (bundle)"] += size
+        elif path.startswith("/opt/flightontime/models/"):
+            bundle = path.split("/")[4]
+            by_dir[f"/opt/flightontime/models/{bundle} (bundle)"] += size
         elif path.startswith("/opt/venv/"):
             by_dir["/opt/venv (bin, config)"] += size
         else:

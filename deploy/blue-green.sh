@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Zero-downtime blue-green deployment of FlightOnTime with podman and an nginx proxy. The slots
 # run the serving image flightontime:<version> (`make image`, docker-bake.hcl's `server` target:
-# `flightontime serve` with the default model inside, listening on 8000, HEALTHCHECK
+# `flightontime serve` with its model bundles inside, listening on 8000, HEALTHCHECK
 # `flightontime healthcheck`); the proxy image comes from deploy/bluegreen (`make proxy-image`).
 #
 #   deploy/blue-green.sh deploy <image>   start the idle slot with <image>, wait until ready,

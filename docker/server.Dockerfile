@@ -1,6 +1,7 @@
-# FlightOnTime's serving image: flightontime-core + flightontime-server + flightontime-cli, the
-# default model (models/default) inside, nothing else. Built by docker-bake.hcl (target
-# `server`; `make image` here), which sets the OCI labels:
+# FlightOnTime's serving image: flightontime-core + flightontime-server + flightontime-cli and
+# the model bundles named by MODELS (default "default brazil": models/<name> ->
+# /opt/flightontime/models/<name>), nothing else. Built by docker-bake.hcl (target `server`;
+# `make image` here), which sets the OCI labels:
 #
 #   docker buildx bake server                      # or: python scripts/bake.py server (podman)
 #   docker run -d -p 127.0.0.1:8000:8000 -e PREDICTION_API_TOKEN --read-only --tmpfs /tmp \
@@ -9,9 +10,10 @@
 # Stages: build (the locked dependencies from requirements/serve.lock, hash-checked, slimmed;
 # the three packages' wheels built with hatchling and installed --no-deps) | runtime-base
 # (python:3.11-slim without pip, appuser 1001) -> smoke (the real server started from the
-# slimmed tree and exercised; what it imported is byte-compiled) -> runtime. Only `runtime`
-# ships: no compiler, no pip, no build backend, no training stack. The build context is
-# docker/server.Dockerfile.dockerignore (an allowlist).
+# slimmed tree and exercised; what it imported is byte-compiled) -> runtime -> release (the
+# release group's target: SIGNING=1, the public key in MODEL_PUBLIC_KEY, every bundle verified at
+# build and at start). Only `runtime` or `release` ships: no compiler, no pip, no build backend,
+# no training stack. The build context is docker/server.Dockerfile.dockerignore (an allowlist).
 
 # ---------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS build
@@ -118,7 +120,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     FLIGHTONTIME_HOST=0.0.0.0 \
     FLIGHTONTIME_PORT=8000 \
-    FLIGHTONTIME_MODEL_DIR=/opt/flightontime/model \
+    FLIGHTONTIME_MODEL_DIR=/opt/flightontime/models \
     FLIGHTONTIME_GRACEFUL_TIMEOUT_S=8
 
 # ---------------------------------------------------------------------------------------------
@@ -126,11 +128,22 @@ FROM runtime-base AS smoke
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/project/ /opt/venv/
-# The committed default bundle, copied (never trained in the build).
-COPY models/default/ /opt/flightontime/model/
+# The committed bundles named by MODELS, copied (never trained in the build); each flight is
+# answered by the bundle of its origin's country, `default` by the rest. A signature
+# (models/<name>/model.sig, written by the release before the build) comes with its bundle.
+COPY models/ /build/models/
+ARG MODELS="default brazil"
+RUN install -d /opt/flightontime/models \
+ && for name in $MODELS; do \
+      test -f "/build/models/$name/manifest.json" \
+        || { echo "MODELS: no bundle models/$name (no models/$name/manifest.json)" >&2; exit 1; }; \
+      cp -R "/build/models/$name" /opt/flightontime/models/; \
+    done \
+ && test -n "$(ls /opt/flightontime/models)" || { echo "MODELS names no bundle" >&2; exit 1; } \
+ && rm -rf /build/models
 COPY docker/smoke.py /build/smoke.py
 ARG VERSION=0.0.0
-RUN chmod -R a+rX,go-w /opt/flightontime/model \
+RUN chmod -R a+rX,go-w /opt/flightontime/models \
  && python -c 'import sys; from importlib.metadata import distributions as d; \
       found = {x.name: x.version for x in d() if x.name.startswith("flightontime")}; \
       sys.exit(f"VERSION={sys.argv[1]} but {found}" if set(found.values()) != {sys.argv[1]} else 0)' \
@@ -173,7 +186,7 @@ FROM runtime-base AS runtime
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/project/ /opt/venv/
 COPY --from=smoke /opt/pycache /opt/pycache
-COPY --from=smoke /opt/flightontime/model /opt/flightontime/model
+COPY --from=smoke /opt/flightontime/models /opt/flightontime/models
 WORKDIR /opt/flightontime
 # The named user of the issue (its UID/GID are fixed to 1001 above; Kubernetes sets runAsUser).
 # hadolint ignore=DL3066
@@ -185,3 +198,31 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["flightontime", "healthcheck"]
 CMD ["flightontime", "serve"]
+
+# ---------------------------------------------------------------------------------------------
+# The release image (docker-bake.hcl's `server-release`, built with SIGNING=1): the project's
+# model-signing public key inside and FLIGHTONTIME_MODEL_PUBLIC_KEY set, so `flightontime serve`
+# refuses an unsigned or changed bundle at start (exit 3, naming the file). The key is a build
+# argument, PEM text: the release sets it from the repository variable MODEL_SIGNING_PUBLIC_KEY
+# (docs/release.md, "Model signatures"). The bundles baked in are verified here as well, so a
+# release whose bundles were not signed with the matching private key fails to build.
+FROM runtime AS release
+# Root writes the key where appuser can read but not change it; the stage ends as appuser.
+# hadolint ignore=DL3002,DL3066
+USER root
+ARG MODEL_PUBLIC_KEY=""
+RUN test -n "$MODEL_PUBLIC_KEY" \
+      || { echo "MODEL_PUBLIC_KEY is empty: the release image needs the model-signing public key (PEM)" >&2; exit 1; } \
+ && python -c 'import model_signing' 2>/dev/null \
+      || { echo "the release image needs model-signing: build it with SIGNING=1" >&2; exit 1; } \
+ && install -d -m 755 /opt/flightontime/keys \
+ && printf '%s\n' "$MODEL_PUBLIC_KEY" > /opt/flightontime/keys/model-signing.pub \
+ && chmod 644 /opt/flightontime/keys/model-signing.pub
+ENV FLIGHTONTIME_MODEL_PUBLIC_KEY=/opt/flightontime/keys/model-signing.pub
+# Verify and serve as the named user of the issue (UID/GID fixed to 1001 above).
+# hadolint ignore=DL3066
+USER appuser
+RUN for bundle in /opt/flightontime/models/*/; do \
+      flightontime verify "$bundle" --public-key "$FLIGHTONTIME_MODEL_PUBLIC_KEY" > /dev/null \
+        || { echo "$bundle: not signed by MODEL_PUBLIC_KEY's private key" >&2; exit 1; }; \
+    done

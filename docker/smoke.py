@@ -1,5 +1,5 @@
 """The serving image's smoke test (server.Dockerfile, stage `smoke`; standard library only):
-the installed app served for real (2 workers, the image's model), checked as a user sees it.
+the installed app served for real (2 workers, the image's bundles), checked as a user sees it.
 """
 
 # A build step: it runs the image's own `flightontime`.
@@ -52,13 +52,29 @@ def check(ok: bool, what: str) -> None:
     print(f"[smoke] ok  {what}", flush=True)
 
 
+def bundles(model_dir: str) -> list[str]:
+    """Each bundle FLIGHTONTIME_MODEL_DIR names: a bundle, or the bundles of a directory."""
+    found = []
+    for entry in model_dir.split(":"):
+        if os.path.isfile(os.path.join(entry, "manifest.json")):
+            found.append(entry)
+        else:
+            found += sorted(
+                os.path.join(entry, name)
+                for name in os.listdir(entry)
+                if os.path.isfile(os.path.join(entry, name, "manifest.json"))
+            )
+    check(bool(found), f"a bundle in {model_dir}")
+    return found
+
+
 def main() -> None:
     """Serve, exercise, stop."""
     env = dict(os.environ, PREDICTION_API_TOKEN=TOKEN, FLIGHTONTIME_PORT="8089")
     env.update(FLIGHTONTIME_HOST="127.0.0.1", FLIGHTONTIME_WORKERS="2")
-    model = env["FLIGHTONTIME_MODEL_DIR"]
-    verify = subprocess.run(["flightontime", "verify", model], env=env, capture_output=True)
-    check(verify.returncode == 0, "flightontime verify")
+    for bundle in bundles(env["FLIGHTONTIME_MODEL_DIR"]):
+        verify = subprocess.run(["flightontime", "verify", bundle], env=env, capture_output=True)
+        check(verify.returncode == 0, f"flightontime verify {bundle}")
     server = subprocess.Popen(["flightontime", "serve"], env=env)
     try:
         ready, deadline = 0, time.monotonic() + 90

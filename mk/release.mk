@@ -1,9 +1,13 @@
 # Releases, CI scans and offline validations (docs/release.md, docs/kubernetes.md).
 #
-#   make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=host/namespace] [DRY_RUN=1]
-#                       check, build docker-bake.hcl's `release` group with podman
-#                       (scripts/bake.py), git tag, push with PUSH=1
-#   make test-release   that, for real: podman builds, a push to a registry on 127.0.0.1
+#   make release VERSION=X.Y.Z MODEL_SIGNING_KEY_FILE=PEM MODEL_PUBLIC_KEY="$(cat PUB)"
+#                [PUSH=1] [REGISTRY=host/namespace] [DRY_RUN=1]
+#                       check, sign every bundle (scripts/sign-models.sh), build
+#                       docker-bake.hcl's `release` group with podman (scripts/bake.py), git
+#                       tag, push with PUSH=1
+#   make test-release   that, for real: podman builds, a push to a registry on 127.0.0.1, and
+#                       the release server image built with a throw-away key: a signed bundle
+#                       serves, a changed or unsigned one stops it at start
 #   make wheels         the three packages' wheels (hatch build) -> dist/
 #   make ci-scans       hadolint, checkov (Dockerfiles, Compose, rendered Kubernetes, workflows),
 #                       bandit, CycloneDX SBOM, pip-audit          -> reports/
@@ -46,13 +50,15 @@ release: install  ## cut a release: make release VERSION=X.Y.Z [PUSH=1] [REGISTR
 	@case "$(origin VERSION)" in "command line"|environment) ;; \
 	  *) echo "usage: make release VERSION=X.Y.Z [PUSH=1] [REGISTRY=host/namespace] [DRY_RUN=1]"; exit 2;; esac
 	PUSH=$(PUSH) REGISTRY=$(REGISTRY) DRY_RUN=$(DRY_RUN) CONTAINER_ENGINE=$(ENGINE) \
-	  BAKE_PYTHON=$(BIN)/python scripts/release.sh $(VERSION)
+	  BAKE_PYTHON=$(BIN)/python SIGN_PYTHON=$(BIN)/python scripts/release.sh $(VERSION)
 
 # The release path for real, without GitHub: scripts/release.sh builds a throw-away repository's
 # release group with podman (scripts/bake.py) and pushes every tag to Debian's docker-registry on
-# 127.0.0.1 (tests/deploy/test_release.py, marked container).
-test-release: install registry-tools  ## make release's push, for real, to a registry on loopback (podman)
-	$(HATCH) run pytest -m container tests/deploy/test_release.py -v -p no:cacheprovider
+# 127.0.0.1; the real server-release image is built from a copy of the context whose bundles a
+# throw-away key signed, and started with a signed, a changed and an unsigned bundle
+# (tests/deploy/test_release.py, marked container).
+test-release: install registry-tools  ## make release's push for real (loopback registry) + the signed release image (podman)
+	$(HATCH) run pytest -m container tests/deploy/test_release.py -v -s -p no:cacheprovider
 
 wheels: | $(HATCH)  ## the wheels of flightontime-core, -server and -cli (hatch build) -> dist/
 	@mkdir -p $(DIST)

@@ -8,10 +8,13 @@
 #    the three packages, docker-bake.hcl's VERSION defaults to it), CHANGELOG.md has a dated
 #    "## [X.Y.Z] - YYYY-MM-DD" section, the git tree is clean (no modified, staged or untracked
 #    files) and the tag vX.Y.Z is new (or already on HEAD);
-# 2. builds docker-bake.hcl's `release` group with podman through scripts/bake.py (--load: the
+# 2. signs every bundle under models/ with the project's model-signing key
+#    (scripts/sign-models.sh: MODEL_SIGNING_KEY_FILE, checked with MODEL_PUBLIC_KEY), then builds
+#    docker-bake.hcl's `release` group with podman through scripts/bake.py (--load: the
 #    platforms podman can build here, local images only), with the bake variables VERSION,
-#    REGISTRY, REVISION (HEAD), CREATED, SOURCE and IS_DEFAULT_BRANCH: the bake file decides the
-#    tags (X.Y.Z, X.Y, X, sha-<short>, and latest when IS_DEFAULT_BRANCH=true);
+#    REGISTRY, REVISION (HEAD), CREATED, SOURCE, IS_DEFAULT_BRANCH and MODEL_PUBLIC_KEY: the
+#    bake file decides the tags (X.Y.Z, X.Y, X, sha-<short>, and latest when
+#    IS_DEFAULT_BRANCH=true); the server image carries the public key and the signatures;
 # 3. creates the annotated git tag vX.Y.Z (after the build, so a failed build leaves no tag);
 # 4. pushes every tag only with PUSH=1 (and a REGISTRY), again through scripts/bake.py (a cache
 #    hit). The git tag is never pushed here: `git push origin vX.Y.Z` starts the release
@@ -26,6 +29,9 @@
 #                            the default branch and no newer X.Y.Z tag exists, so `latest`
 #                            never moves back to an older release)
 #   DEFAULT_BRANCH=main      the default branch (default: origin/HEAD's, else main)
+#   MODEL_SIGNING_KEY_FILE=PEM   the EC private key that signs the bundles (never committed)
+#   MODEL_PUBLIC_KEY="$(cat PUB)" its public key, PEM text: baked into the release server image
+#   SIGN_PYTHON=.venv/bin/python  the Python with model-signing (scripts/sign-models.sh)
 #   CONTAINER_ENGINE=podman  the engine scripts/bake.py runs (podman, or a stub in tests)
 #   BAKE_PYTHON=.venv/bin/python   the Python that runs scripts/bake.py (needs python-hcl2)
 #   SOURCE=URL               org.opencontainers.image.source (default: the remote origin's URL)
@@ -158,9 +164,14 @@ run() {  # the command, or only its echo with DRY_RUN=1
   [[ $DRY_RUN == 1 ]] || "$@"
 }
 
-# --- 2. build ----------------------------------------------------------------------------------
+# --- 2. sign the bundles, build ----------------------------------------------------------------
 log "release $VERSION from commit $COMMIT with $CONTAINER_ENGINE (latest moves: $IS_DEFAULT_BRANCH)"
 log "image tags: $(echo "$REFS" | tr '\n' ' ')"
+# Before the build: the signatures (models/<name>/model.sig, ignored by git) go into the image.
+[[ -n ${MODEL_PUBLIC_KEY:-} ]] ||
+  die "MODEL_PUBLIC_KEY is not set: the release server image verifies its bundles with it (docs/release.md, \"Model signatures\")"
+export MODEL_PUBLIC_KEY
+DRY_RUN=$DRY_RUN scripts/sign-models.sh models
 if [[ $DRY_RUN == 1 ]]; then
   "${BAKE[@]}" --dry-run --load release | sed 's/^/+ /' >&2
 else

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -253,3 +254,67 @@ def prod(image: str, token: str) -> Iterator[Running]:
         yield running
     finally:
         remove(running.name)
+
+
+# What the release's build context needs (a copy: a test signs its bundles, never the tree's).
+RELEASE_CONTEXT = ("docker-bake.hcl", "scripts", "docker", "requirements", "packages")
+RELEASE_BUNDLES = ("default", "brazil")
+
+
+def throwaway_key_pair(directory: Path) -> tuple[Path, str]:
+    """A P-256 key pair made for one test: (private key file, public key PEM text)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = directory / "model-signing.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def signed_release_context(directory: Path) -> tuple[Path, str]:
+    """A copy of the build context whose bundles a throw-away key signed the way the release
+    signs them (scripts/sign-models.sh), and that key's public half (PEM): what the bake file's
+    `server-release` needs as MODEL_PUBLIC_KEY."""
+    context = directory / "context"
+    context.mkdir(parents=True)
+    ignore = shutil.ignore_patterns(
+        ".venv*", "__pycache__", "*.egg-info", ".*_cache", "build", "dist", "model.sig"
+    )
+    for name in RELEASE_CONTEXT:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, context / name, ignore=ignore)
+        else:
+            shutil.copy(source, context / name)
+    for bundle in RELEASE_BUNDLES:
+        shutil.copytree(ROOT / "models" / bundle, context / "models" / bundle, ignore=ignore)
+    private, public = throwaway_key_pair(directory)
+    signed = subprocess.run(
+        ["bash", "scripts/sign-models.sh", "models"],
+        cwd=context,
+        env=dict(
+            os.environ,
+            MODEL_SIGNING_KEY_FILE=str(private),
+            MODEL_PUBLIC_KEY=public,
+            SIGN_PYTHON=sys.executable,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert signed.returncode == 0, signed.stderr
+    for bundle in RELEASE_BUNDLES:
+        assert (context / "models" / bundle / "model.sig").is_file(), bundle
+    return context, public

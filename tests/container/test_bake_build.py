@@ -54,3 +54,15 @@ def test_default_group_builds_as_the_bake_file_says() -> None:
             for key, value in facts[name]["labels"].items():
                 assert labels.get(key) == value, (tag, key)
         print(f"\n[container] bake {name}: {', '.join(tags[name])} built with its labels")
+
+
+def test_a_models_name_without_a_bundle_fails_the_build() -> None:
+    """MODELS names the bundles baked in: a name with no models/<name>/manifest.json stops the
+    build with its name (up to the smoke stage; the build stage is a cache hit by now)."""
+    proc = engine(
+        "build", "--pull=never", "--format", "docker", "-f", "docker/server.Dockerfile",
+        "--target", "smoke", "--build-arg", "MODELS=default nowhere", str(ROOT),
+        timeout=1800, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "MODELS: no bundle models/nowhere" in proc.stdout + proc.stderr

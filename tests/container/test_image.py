@@ -155,8 +155,9 @@ def test_no_env_files_secrets_or_sources_in_files(files: ImageFiles) -> None:
         assert unwanted not in files.entries
     assert not [p for p in files.entries if p.endswith(".ipynb")]
     assert not [p for p in files.entries if "/.git/" in p or p.endswith("/.git")]
-    # the model is inside
-    assert "/opt/flightontime/model/manifest.json" in files.entries
+    # the bundles MODELS names are inside (docker-bake.hcl's default: default and brazil)
+    for bundle in ("default", "brazil"):
+        assert f"/opt/flightontime/models/{bundle}/manifest.json" in files.entries
 
 
 def test_no_compiler_pip_or_build_tools(files: ImageFiles) -> None:
@@ -277,6 +278,10 @@ KEEP = {
         "requirements/serve.lock",
         "packages/server/pyproject.toml",
         "packages/server/src/flightontime_server/app.py",
+        # Every bundle with its signature: the build copies those MODELS names.
+        "models/brazil/manifest.json",
+        "models/brazil/model.sig",
+        "models/other/manifest.json",
     ],
     "cli": [*COMMON_KEEP, "requirements/train.lock"],
 }

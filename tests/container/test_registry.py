@@ -20,12 +20,12 @@ import pytest
 from .conftest import (
     ENGINE,
     PREDICT_BODY,
-    ROOT,
     VERSION,
     engine,
     free_port,
     http,
     remove,
+    signed_release_context,
     start_container,
     wait_healthy,
 )
@@ -94,6 +94,9 @@ def test_push_release_pull_by_digest_and_serve(registry: str, token: str) -> Non
     tags: list[str] = []
     container = ""
     with tempfile.TemporaryDirectory(prefix="fot-ct-bake-") as tmp:
+        # The release group's server image verifies its bundles: they are signed first, in a
+        # copy of the context, with a key made for this test (as the release does with its own).
+        context, env["MODEL_PUBLIC_KEY"] = signed_release_context(Path(tmp))
         metadata_file = Path(tmp) / "metadata.json"
         started = time.monotonic()
         proc = subprocess.run(
@@ -105,7 +108,7 @@ def test_push_release_pull_by_digest_and_serve(registry: str, token: str) -> Non
                 "--metadata-file",
                 str(metadata_file),
             ],
-            cwd=ROOT,
+            cwd=context,
             env=env,
             capture_output=True,
             text=True,
@@ -151,6 +154,8 @@ def test_push_release_pull_by_digest_and_serve(registry: str, token: str) -> Non
         )
         assert status == 200, answer
         assert answer["previsao"] in (0, 1)
+        logs = engine("logs", running.name)
+        assert "model signatures verified with" in logs.stdout + logs.stderr
         labels = json.loads(engine("image", "inspect", pulled[0]).stdout)[0]["Config"]["Labels"]
         assert labels["org.opencontainers.image.revision"] == REVISION
         cli = engine("run", "--rm", pulled[1], "--help", timeout=120)

@@ -56,7 +56,8 @@ def test_writes_outside_tmp_fail(prod: Running) -> None:
         "/opt/venv",
         "/opt/venv/bin",
         "/opt/flightontime",
-        "/opt/flightontime/model",
+        "/opt/flightontime/models",
+        "/opt/flightontime/models/default",
         "/opt/pycache",
         "/etc",
         "/run",
@@ -121,6 +122,29 @@ def test_model_ready_is_logged_with_its_version(prod: Running) -> None:
         str(r.get("model_version") or r.get("fields", {}).get("model_version")) for r in ready
     }
     assert versions == {str(manifest["model_version"])}, (versions, manifest["model_version"])
+
+
+def test_every_baked_bundle_serves_and_unsigned_serving_is_said(prod: Running) -> None:
+    """The default image carries models/default and models/brazil (MODELS) and checks no
+    signature (only the release image has a public key): its start-up log says so."""
+    logs = engine("logs", prod.name)
+    text = logs.stdout + logs.stderr
+    assert "model signatures not checked (no FLIGHTONTIME_MODEL_PUBLIC_KEY)" in text
+    assert "bundle signatures not checked: no FLIGHTONTIME_MODEL_PUBLIC_KEY" in text
+    ready = [
+        json.loads(line)
+        for line in text.splitlines()
+        if line.startswith("{") and '"model ready"' in line
+    ]
+    assert ready
+    for line in ready:
+        bundles = line.get("bundles") or line.get("fields", {}).get("bundles")
+        served = {str(b["version"]) for b in bundles}
+        expected = {
+            str(json.loads((ROOT / f"models/{name}/manifest.json").read_text())["model_version"])
+            for name in ("default", "brazil")
+        }
+        assert served == expected, (served, expected)
 
 
 def test_no_byte_code_is_written_at_run_time(image: str, token: str) -> None:

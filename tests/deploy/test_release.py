@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -36,24 +37,49 @@ esac
 exit 0
 """
 
+# The Python with model-signing, stubbed like the engine: each call logged in the same log (so
+# the order of signing and building shows), `sign` writes the signature file it is given.
+SIGNER_STUB = """#!/bin/sh
+echo "python $*" >> "{log}"
+if [ "$1" = -m ] && [ "$3" = sign ]; then
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --signature ]; then echo '{{"stub": true}}' > "$2"; fi
+    shift
+  done
+fi
+exit 0
+"""
+STUB_PUBLIC_KEY = "stub-public-key"
+
 
 class Repo:
     def __init__(self, path: Path, version: str = "1.2.3") -> None:
         self.path = path
         (path / "scripts").mkdir(parents=True)
-        for name in ("release.sh", "bake.py"):
+        for name in ("release.sh", "bake.py", "sign-models.sh"):
             shutil.copy(ROOT / "scripts" / name, path / "scripts" / name)
-        shutil.copy(ROOT / "docker-bake.hcl", path / "docker-bake.hcl")
+        for name in ("docker-bake.hcl", ".gitignore"):
+            shutil.copy(ROOT / name, path / name)
         (path / "docker").mkdir()
         for name in ("server", "cli"):
             (path / "docker" / f"{name}.Dockerfile").write_text(
-                "FROM python:3.11-slim AS runtime\nARG VERSION\nLABEL stub=yes\n", encoding="utf-8"
+                "FROM python:3.11-slim AS runtime\nARG VERSION\nLABEL stub=yes\n"
+                "FROM runtime AS release\n",
+                encoding="utf-8",
             )
+        for bundle in ("default", "brazil"):
+            (path / "models" / bundle).mkdir(parents=True)
+            (path / "models" / bundle / "manifest.json").write_text("{}\n", encoding="utf-8")
         self.set_version(version)
         self.write_changelog(version)
         self.log = path.parent / "engine.log"
         self.engine = path.parent / "podman"
         self.set_stand_in_label("<no value>")
+        self.signer = path.parent / "python-signer"
+        self.signer.write_text(SIGNER_STUB.format(log=self.log), encoding="utf-8")
+        self.signer.chmod(0o755)
+        self.private_key = path.parent / "model-signing.pem"
+        self.private_key.write_text("stub private key\n", encoding="utf-8")
         self.git("init", "-q", "-b", "main")
         self.commit("initial")
 
@@ -106,6 +132,9 @@ class Repo:
                 "GIT_COMMITTER_EMAIL": "t@example.com",
                 "PUSH": "0",
                 "REGISTRY": "",
+                "SIGN_PYTHON": str(self.signer),
+                "MODEL_SIGNING_KEY_FILE": str(self.private_key),
+                "MODEL_PUBLIC_KEY": STUB_PUBLIC_KEY,
                 **env,
             }
         )
@@ -124,6 +153,9 @@ class Repo:
 
     def builds(self) -> list[str]:
         return [c for c in self.engine_calls() if c.startswith("build ")]
+
+    def signs(self) -> list[str]:
+        return [c for c in self.engine_calls() if c.startswith("python -m model_signing sign")]
 
     def pushes(self) -> list[str]:
         return [c.split()[-1] for c in self.engine_calls() if c.startswith("push")]
@@ -169,6 +201,49 @@ def test_release_builds_the_bake_release_group_and_tags_git(repo: Repo) -> None:
     assert "linux/arm64 not built" in result.stderr  # bake.py says what podman skipped
     assert repo.tags() == ["v1.2.3"]
     assert repo.git("cat-file", "-t", "v1.2.3").strip() == "tag"  # annotated
+
+
+def test_release_signs_every_bundle_before_the_build_and_bakes_the_public_key(
+    repo: Repo,
+) -> None:
+    result = repo.release("1.2.3")
+    assert result.returncode == 0, result.stderr
+    calls = repo.engine_calls()
+    signs = repo.signs()
+    assert [c.split()[5] for c in signs] == ["models/brazil", "models/default"]
+    for bundle in ("brazil", "default"):
+        sign = next(c for c in signs if f" models/{bundle} " in c)
+        assert f"--private_key {repo.private_key}" in sign
+        assert f"--signature models/{bundle}/model.sig" in sign
+        assert (repo.path / "models" / bundle / "model.sig").is_file()
+    first_build = calls.index(repo.builds()[0])
+    assert all(calls.index(sign) < first_build for sign in signs)
+    server, cli = repo.builds()
+    # The release server image: its own stage, the signing extra and the public key.
+    assert "--target release" in server
+    assert "--build-arg SIGNING=1" in server
+    assert f"--build-arg MODEL_PUBLIC_KEY={STUB_PUBLIC_KEY}" in server
+    assert "--build-arg MODELS=default brazil" in server
+    assert "MODEL_PUBLIC_KEY" not in cli
+    # The signatures are release products, ignored by git: the tree stays clean.
+    assert repo.git("status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        ("MODEL_PUBLIC_KEY", "MODEL_PUBLIC_KEY is not set"),
+        ("MODEL_SIGNING_KEY_FILE", "MODEL_SIGNING_KEY_FILE is not set"),
+    ],
+)
+def test_a_release_without_the_signing_keys_builds_nothing(
+    repo: Repo, unset: str, message: str
+) -> None:
+    result = repo.release("1.2.3", **{unset: ""})
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert repo.builds() == []
+    assert repo.tags() == []
 
 
 def test_push_needs_a_registry_and_pushes_every_tag_of_both_images(repo: Repo) -> None:
@@ -424,3 +499,115 @@ def test_make_release_push_to_a_registry_on_loopback(repo: Repo, loopback_regist
     finally:
         for ref in refs:  # only what this test built and pulled (its own registry's names)
             subprocess.run(["podman", "rmi", "-f", ref], capture_output=True, check=False)
+
+
+# --- for real: the release server image verifies its bundles' signatures at start ---------------
+def _readable_bundle(source: Path, dest: Path, *, signature: bool) -> Path:
+    """A copy of a bundle that the image's user (1001) can read through a bind mount."""
+    ignore = None if signature else shutil.ignore_patterns("model.sig")
+    shutil.copytree(source, dest, ignore=ignore)
+    dest.chmod(0o755)
+    for path in dest.iterdir():
+        path.chmod(0o644)
+    return dest
+
+
+@pytest.mark.container
+@pytest.mark.timeout(1800)
+def test_the_release_server_image_serves_signed_bundles_only(tmp_path: Path) -> None:
+    """The release's order for real: the bundles signed with a key (a throwaway one here), the
+    release server image baked with its public key; a signed bundle serves, a changed or an
+    unsigned one ends the container at start (exit 3) naming the file."""
+    from container.conftest import (
+        ENGINE,
+        HARDENED,
+        PREDICT_BODY,
+        engine,
+        http,
+        image_mb,
+        remove,
+        signed_release_context,
+        start_container,
+        wait_healthy,
+    )
+
+    if (
+        shutil.which(ENGINE) is None
+        or engine("image", "exists", "python:3.11-slim", check=False).returncode
+    ):
+        pytest.skip("needs podman and the python:3.11-slim base image (make container-engine)")
+    context, public = signed_release_context(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY}
+    env.update(
+        MODEL_PUBLIC_KEY=public,
+        REGISTRY="localhost/fot-release-sign-test",
+        CONTAINER_ENGINE=ENGINE,
+    )
+    print_facts = subprocess.run(
+        [sys.executable, "scripts/bake.py", "--print", "server-release"],
+        cwd=context,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    tags = json.loads(print_facts.stdout)["target"]["server-release"]["tags"]
+    try:
+        built = subprocess.run(
+            [sys.executable, "scripts/bake.py", "--load", "server-release"],
+            cwd=context,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1500,
+            check=False,
+        )
+        assert built.returncode == 0, built.stderr[-3000:]
+        image = tags[0]
+        token = secrets.token_urlsafe(24)
+        running = start_container(token, image=image)
+        try:
+            wait_healthy(running.name, 90, since=running.started)
+            status, answer = http(
+                "POST", f"{running.url}/predict", PREDICT_BODY, {"Authorization": token}
+            )
+            assert status == 200, answer
+            logs = engine("logs", running.name).stderr + engine("logs", running.name).stdout
+            assert "model signatures verified with /opt/flightontime/keys/model-signing.pub" in logs
+        finally:
+            remove(running.name)
+
+        def start_with(bundle: Path) -> subprocess.CompletedProcess[str]:
+            return engine(
+                "run", "--rm", *HARDENED, "--env", f"PREDICTION_API_TOKEN={token}",
+                "-v", f"{bundle}:/opt/flightontime/models/{bundle.name}:ro",
+                image, timeout=120, check=False,
+            )  # fmt: skip
+
+        tampered = _readable_bundle(
+            context / "models" / "default", tmp_path / "tampered" / "default", signature=True
+        )
+        graph = bytearray((tampered / "model.onnx").read_bytes())
+        graph[len(graph) // 2] ^= 0x01
+        (tampered / "model.onnx").write_bytes(bytes(graph))
+        refused = start_with(tampered)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "model.onnx" in refused.stdout + refused.stderr, refused.stderr
+
+        unsigned = _readable_bundle(
+            ROOT / "models" / "brazil", tmp_path / "unsigned" / "brazil", signature=False
+        )
+        refused = start_with(unsigned)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "model.sig" in refused.stdout + refused.stderr, refused.stderr
+        release_mb = image_mb(image)
+        default = f"flightontime:{tags[0].rsplit(':', 1)[1]}"
+        if engine("image", "exists", default, check=False).returncode == 0:
+            print(
+                f"\n[release] {image}: {release_mb:.1f} MB; {default}: {image_mb(default):.1f} MB;"
+                f" verification adds {release_mb - image_mb(default):.1f} MB"
+            )
+    finally:
+        for tag in tags:
+            subprocess.run([ENGINE, "rmi", "-f", tag], capture_output=True, check=False)

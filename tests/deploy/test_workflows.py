@@ -200,14 +200,31 @@ def test_release_signs_the_images_with_cosign_keyless_by_digest() -> None:
     assert '"containerimage.digest"' in sign  # from bake's metadata
 
 
-def test_release_signs_the_model_and_attaches_it_and_the_wheels() -> None:
+def test_release_signs_the_bundles_with_the_project_key_before_the_bake() -> None:
+    release = load("release.yml")
+    publish = steps(release, "publish")
+    sign = next(s for s in publish if s.get("id") == "sign")
+    (bake,) = bake_steps(release, "publish")
+    assert publish.index(sign) < publish.index(bake)  # the signatures go into the images
+    assert "scripts/sign-models.sh models" in sign["run"]
+    assert "--require-hashes -r requirements/serve-signing.lock" in sign["run"]
+    assert "umask 077" in sign["run"]
+    assert "rm -f" in sign["run"]  # the key file does not outlive the step
+    # The private key is the CI secret, the public key a repository variable given to bake.
+    assert sign["env"]["MODEL_SIGNING_KEY"] == "${{ secrets.MODEL_SIGNING_KEY }}"
+    assert sign["env"]["MODEL_PUBLIC_KEY"] == "${{ vars.MODEL_SIGNING_PUBLIC_KEY }}"
+    assert bake["env"]["MODEL_PUBLIC_KEY"] == "${{ vars.MODEL_SIGNING_PUBLIC_KEY }}"
+    assert "MODEL_SIGNING_KEY" not in str(bake)
+    assert "sigstore" not in runs(release)  # no keyless bundle signature the server cannot check
+
+
+def test_release_attaches_the_signed_bundles_and_the_wheels() -> None:
     release = load("release.yml")
     job = release["jobs"]["github"]
-    assert job["permissions"] == {"contents": "write", "id-token": "write"}
+    assert job["permissions"] == {"contents": "write"}
     commands = runs(release, "github")
-    assert "model_signing sign sigstore models/default" in commands
-    assert "--signature models/default/model.sig" in commands
-    assert "model_signing verify sigstore models/default" in commands
+    assert "needs.publish.outputs.signatures" in str(steps(release, "github"))
+    assert '.venv/bin/flightontime verify "$bundle" --public-key' in commands
     assert "make wheels" in commands
     assert "gh release create" in commands
     for asset in ("dist/*.whl", "dist/*.sig", "dist/*.tar.gz"):

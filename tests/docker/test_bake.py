@@ -51,7 +51,9 @@ def test_each_targets_facts_are_read_right() -> None:
         assert facts["dockerfile"] == f"docker/{name}.Dockerfile"
         assert (ROOT / facts["dockerfile"]).is_file()
         assert facts["target"] == "runtime"
-        assert facts["args"] == {"VERSION": VERSION}
+        # The serving image carries the bundles MODELS names (default: both committed ones).
+        models = {"MODELS": "default brazil"} if name == "server" else {}
+        assert facts["args"] == {"VERSION": VERSION, **models}
         labels = facts["labels"]
         assert labels["org.opencontainers.image.title"] == title
         assert labels["org.opencontainers.image.version"] == VERSION
@@ -61,10 +63,24 @@ def test_each_targets_facts_are_read_right() -> None:
         assert "platforms" not in facts
         assert bake_file.tags(facts) == [f"{title}:{VERSION}"]
         release = bake_file.facts(f"{name}-release")
-        assert {k: release[k] for k in facts} == facts  # inherited from the target
+        inherited = {k: v for k, v in facts.items() if name == "cli" or k not in ("target", "args")}
+        assert {k: release[k] for k in inherited} == inherited  # inherited from the target
         assert release["platforms"] == ["linux/amd64", "linux/arm64"]
         assert release["attest"] == ["type=sbom", "type=provenance,mode=max"]
         assert release["output"] == ["type=registry"]
+    # The release's serving image: the signing extra and the public key (stage `release`).
+    server = bake_file.facts("server-release")
+    assert server["target"] == "release"
+    assert server["args"] == {
+        "VERSION": VERSION,
+        "MODELS": "default brazil",
+        "SIGNING": "1",
+        "MODEL_PUBLIC_KEY": "",
+    }
+    keyed = load(MODEL_PUBLIC_KEY="-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----")
+    assert keyed.facts("server-release")["args"]["MODEL_PUBLIC_KEY"].count("\n") == 2
+    assert "MODEL_PUBLIC_KEY" not in keyed.facts("server")["args"]
+    assert load(MODELS="default").facts("server")["args"]["MODELS"] == "default"
 
 
 def test_tags_local_and_release() -> None:
@@ -87,7 +103,7 @@ def test_a_change_in_the_bake_file_shows(tmp_path: Path) -> None:
     changed = tmp_path / "docker-bake.hcl"
     edits = (
         ('dockerfile = "docker/server.Dockerfile"', 'dockerfile = "docker/api.Dockerfile"'),
-        ('target     = "runtime"', 'target     = "slim"'),
+        ('target   = "release"', 'target   = "slim"'),
         ('context = "."', 'context = "src"'),
         ("VERSION = VERSION", 'VERSION = VERSION\n    EXTRA = "on-${REVISION}"'),
         ('default = "0.2.0"', 'default = "9.8.7"'),
@@ -100,7 +116,13 @@ def test_a_change_in_the_bake_file_shows(tmp_path: Path) -> None:
     assert facts["dockerfile"] == "docker/api.Dockerfile"
     assert facts["target"] == "slim"
     assert facts["context"] == "src"
-    assert facts["args"] == {"VERSION": "9.8.7", "EXTRA": "on-feed"}
+    assert facts["args"] == {
+        "VERSION": "9.8.7",
+        "EXTRA": "on-feed",
+        "MODELS": "default brazil",
+        "SIGNING": "1",
+        "MODEL_PUBLIC_KEY": "",
+    }
     argv = bake.command(facts, ["x:1"], "podman", False)
     assert argv[argv.index("-f") + 1] == "src/docker/api.Dockerfile"  # relative to the context
     assert argv[-1] == "src"
@@ -134,7 +156,7 @@ def test_dry_run_and_print_from_the_command_line() -> None:
     lines = dry.stdout.splitlines()
     builds = [line for line in lines if line.startswith("podman build")]
     assert len(builds) == 2
-    assert "--pull=never --format docker -f docker/server.Dockerfile --target runtime" in builds[0]
+    assert "--pull=never --format docker -f docker/server.Dockerfile --target release" in builds[0]
     assert f"--build-arg VERSION={VERSION}" in builds[0]
     assert "--platform linux/" in builds[0]
     assert builds[0].endswith(" .")
