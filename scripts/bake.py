@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 print("\n".join(shlex.join(c) for c in [build, *pushes]))
                 continue
+            # A cached final image keeps the labels of the build that made it: dropping it re-runs
+            # only the last step, which writes this build's labels (a new revision, same files).
+            subprocess.run(  # noqa: S603
+                [args.engine, "rmi", "--force", *tags[name]], cwd=ROOT, capture_output=True
+            )
             run(build)
             metadata[name] = {"image.name": ",".join(tags[name])}
             for push_argv in pushes:
