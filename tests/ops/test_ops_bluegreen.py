@@ -33,34 +33,36 @@ VERSION = package_version()
 APP_IMAGE = os.environ.get("FLIGHTONTIME_OPS_IMAGE") or f"flightontime:{VERSION}"
 PROXY_IMAGE = "localhost/flightontime-proxy:ops-test"
 PODMAN = shutil.which("podman")
-# Run inside the image (its flightontime_core): the bundle's decision threshold +0.01, the model
+# Run inside the image (its flightontime_core): each bundle's decision threshold +0.01, the model
 # version recomputed from the content as training does (graph, tables, behaviour), then the
 # bundle read and verified as the server will.
 RETUNE = """\
-import pathlib, sys
+import sys
 import msgspec
 from flightontime_core.bundle import (
     GRAPH_FILE, MANIFEST_FILE, TABLES_FILE, Bundle, content_version, encode_manifest,
     read_manifest,
 )
-path = pathlib.Path(sys.argv[1])
-m = read_manifest(path)
-behaviour = msgspec.structs.replace(
-    m.behaviour, decision_threshold=round(m.behaviour.decision_threshold + 0.01, 4)
-)
-hashed = {k: v for k, v in m.files.items() if k in (GRAPH_FILE, TABLES_FILE)}
-m = msgspec.structs.replace(
-    m, behaviour=behaviour, model_version=content_version(hashed, behaviour)
-)
-(path / MANIFEST_FILE).write_bytes(encode_manifest(m))
-assert Bundle.read(path).manifest.model_version == m.model_version
-print("version B:", m.model_version)
+from flightontime_core.service import find_bundles
+for path in find_bundles(sys.argv[1]):
+    m = read_manifest(path)
+    behaviour = msgspec.structs.replace(
+        m.behaviour, decision_threshold=round(m.behaviour.decision_threshold + 0.01, 4)
+    )
+    hashed = {k: v for k, v in m.files.items() if k in (GRAPH_FILE, TABLES_FILE)}
+    m = msgspec.structs.replace(
+        m, behaviour=behaviour, model_version=content_version(hashed, behaviour)
+    )
+    (path / MANIFEST_FILE).write_bytes(encode_manifest(m))
+    assert Bundle.read(path).manifest.model_version == m.model_version
+    print("version B:", path.name, m.model_version)
 """
-# The tampered model: one byte of the ONNX graph changed (its sha256 no longer matches the
-# manifest), so the server loads nothing and /ready stays 503.
+# The tampered model: one byte of the default bundle's ONNX graph changed (its sha256 no longer
+# matches the manifest), so `serve` refuses it before any worker starts and the slot exits.
 TAMPER = """\
-import pathlib, sys
-graph = pathlib.Path(sys.argv[1]) / "model.onnx"
+import sys
+from flightontime_core.service import find_bundles
+graph = find_bundles(sys.argv[1])[0] / "model.onnx"
 data = bytearray(graph.read_bytes())
 data[len(data) // 2] ^= 0x01
 graph.write_bytes(bytes(data))
@@ -204,8 +206,8 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
         ctx_b,
     )
 
-    # Broken versions. Tampered model (a changed byte in model.onnx): the service starts but
-    # never becomes ready.
+    # Broken versions. Tampered model (a changed byte in model.onnx): `serve` refuses it and the
+    # container exits before it ever listens.
     ctx_t = tmp / "tampered"
     ctx_t.mkdir()
     (ctx_t / "tamper.py").write_text(TAMPER)
@@ -381,8 +383,8 @@ def test_rollback_under_load(stand: Stand) -> None:
     [
         (
             "tampered",
-            r"not ready after \d+s",
-            {"BG_READY_TIMEOUT": "15"},
+            r"exited \(code 3\) before becoming ready",
+            {},
             # The slot's own log, shown by the script (without the probes' access lines).
             "model.onnx: sha256 does not match the manifest",
         ),
@@ -394,7 +396,7 @@ def test_rollback_under_load(stand: Stand) -> None:
             None,
         ),
     ],
-    ids=["tampered-model-never-ready", "command-fails", "smoke-test-fails"],
+    ids=["tampered-model-ends-the-slot", "command-fails", "smoke-test-fails"],
 )
 def test_broken_version_is_refused(
     stand: Stand, role: str, reason: str, extra_env: dict[str, str], logged: str | None
