@@ -18,9 +18,12 @@ bench-serving-quick: install wrk  ## bench-serving's short smoke run (one round 
 	$(HATCH) run bench-serving --model $(MODEL_DIR) --quick $(BENCH_ARGS)
 
 # In-process inference (the library over plain onnxruntime) and training (time, peak memory).
-.PHONY: bench-inference bench-train
+.PHONY: bench-inference bench-asgi bench-train
 bench-inference: install  ## predict, predict_many and `flightontime score` over the bare session.run of the same rows (ratios)
 	$(HATCH) run bench-inference --model $(MODEL_DIR) $(BENCH_ARGS)
+
+bench-asgi: install  ## the HTTP adapter's own cost, in process (no socket): /predict beyond /health next to the core's predict
+	$(HATCH) run bench-asgi --model $(MODEL_DIR) $(BENCH_ARGS)
 
 bench-train: install  ## train the default model end to end: wall time, stages, peak memory
 	$(HATCH) run bench-train $(BENCH_ARGS)
