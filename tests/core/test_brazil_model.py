@@ -42,6 +42,23 @@ def test_a_brazilian_flight_is_answered_from_its_history(brazil: Model) -> None:
     assert answer.model_version == brazil.version
 
 
+def test_an_old_code_is_answered_as_the_renamed_aerodrome_with_a_warning(brazil: Model) -> None:
+    # Sinop: SBSI in ANAC's data (and this model's history), SWSI in airportsdata and older data.
+    flights = [
+        Flight(airline="AZU", origin=code, destination="SBCY", departure="2021-05-03T10:00:00")
+        for code in ("SBSI", "SWSI", "swsi ")
+    ]
+    current, *old = brazil.predict_many(flights)
+    assert not isinstance(current, Exception)
+    assert {n.code for n in current.warnings} == set()  # a route of the model's own history
+    for answer in old:
+        assert not isinstance(answer, Exception)
+        assert answer.probabilities == current.probabilities
+        assert [n.code for n in answer.warnings] == ["renamed_airport"]
+        assert answer.warnings[0].text("en") == ("airport SWSI was renamed SBSI: answered as SBSI")
+        assert "SWSI passou a se chamar SBSI" in answer.warnings[0].text("pt")
+
+
 def _days_to_holiday(tables: FeatureTables, origin: str, day: str) -> float:
     columns = FlightColumns(
         airline=np.array(["AZU"], dtype=object),

@@ -51,6 +51,7 @@ NOTICE_PARAMS: dict[str, dict[str, Any]] = {
     "unseen_route": {"route": "KLAX-KJFK"},
     "unknown_timezone": {"airport": "KJFK"},
     "unlisted_airport": {"airport": "SBZZ"},
+    "renamed_airport": {"old": "SWSI", "current": "SBSI"},
     "distance_replaced": {
         "value": 218.0,
         "unit": "m",

@@ -43,6 +43,18 @@ def test_a_renamed_aerodrome_is_answered_as_known(server: Server) -> None:
     assert pt["probabilidade"] == en["probabilidade"]
 
 
+def test_an_old_code_is_answered_as_the_renamed_aerodrome_with_a_warning(
+    server: Server,
+) -> None:
+    body = {**JAVA_REQUEST, "origem": "SBSI", "destino": "SBGR"}
+    current, _ = _both(server, body)
+    pt, en = _both(server, {**body, "origem": "SWSI"})
+    assert "o aeroporto SWSI passou a se chamar SBSI: respondido como SBSI" in pt["avisos"]
+    assert "airport SWSI was renamed SBSI: answered as SBSI" in en["avisos"]
+    assert pt["probabilidade"] == current["probabilidade"]
+    assert [a for a in pt["avisos"] if "SWSI" not in a] == current["avisos"]
+
+
 @pytest.mark.parametrize("code", ["SBZZ", "zzzz"])
 def test_an_unknown_well_formed_code_is_answered_with_a_warning_naming_it(
     server: Server, code: str

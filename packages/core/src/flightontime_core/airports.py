@@ -125,6 +125,12 @@ def resolve_airport(code: str) -> Airport | None:
     return None if icao is None else _airport(icao)
 
 
+@lru_cache(maxsize=1)
+def renamed() -> dict[str, str]:
+    """Older code -> the current code, for the aerodromes the supplement lists as renamed."""
+    return {e.replaces: e.airport.icao for e in supplement() if e.replaces}
+
+
 def all_airports() -> dict[str, Airport]:
     """Every known airport by ICAO code (built on the first call: the whole table)."""
     airports = {}

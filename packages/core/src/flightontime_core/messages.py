@@ -137,6 +137,9 @@ _NOTICES: dict[str, dict[str, _Template]] = {
         "unknown_timezone": lambda p: (
             f"time zone of {p['airport']} unknown; the given clock time was used"
         ),
+        "renamed_airport": lambda p: (
+            f"airport {p['old']} was renamed {p['current']}: answered as {p['current']}"
+        ),
         "unlisted_airport": lambda p: (
             f"airport {p['airport']} is in no reference table: with no location or time zone, "
             "the distance is the one given (if any) and the departure the clock time given"
@@ -167,6 +170,10 @@ _NOTICES: dict[str, dict[str, _Template]] = {
         "weather_missing": lambda p: "clima não informado: previsão só pelo horário, menos precisa",
         "unknown_timezone": lambda p: (
             f"fuso horário de {p['airport']} desconhecido; usada a hora informada"
+        ),
+        "renamed_airport": lambda p: (
+            f"o aeroporto {p['old']} passou a se chamar {p['current']}: respondido como "
+            f"{p['current']}"
         ),
         "unlisted_airport": lambda p: (
             f"aeroporto {p['airport']} não consta das tabelas de referência: sem localização nem "

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import numpy as np
 
-from flightontime_core.airports import Airport, distance_m, resolve_airport
+from flightontime_core.airports import Airport, distance_m, renamed, resolve_airport
 from flightontime_core.calendar import EPOCH_ORDINAL
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.features import MINUTES_PER_DAY, N_WEATHER, FeatureTables, FlightColumns
@@ -262,6 +262,7 @@ class Resolver:
         elif not _AIRLINE.match(airline):
             problems.append(problem("airline", "invalid_airline_code"))
         airports: list[Airport | None] = []
+        notices: list[Notice] = []
         for field, code in (("origin", origin), ("destination", destination)):
             found = None
             if not isinstance(code, str):
@@ -269,7 +270,12 @@ class Resolver:
             elif not _AIRPORT.match(code):
                 problems.append(problem(field, "invalid_airport_code"))
             else:
-                found = resolve_airport(code) or unlisted_airport(code)
+                old = code.strip().upper()
+                current = renamed().get(old)
+                if current is not None:
+                    # The aerodrome's current code: the history (and the models) know it by it.
+                    notices.append(notice("renamed_airport", old=old, current=current))
+                found = resolve_airport(current or code) or unlisted_airport(code)
             airports.append(found)
         first, second = airports
         if first is not None and second is not None and first.icao == second.icao:
@@ -278,7 +284,7 @@ class Resolver:
             return tuple(problems)
 
         code = airline.strip().upper()
-        notices: list[Notice] = [
+        notices += [
             notice("unlisted_airport", airport=a.icao) for a in (first, second) if not located(a)
         ]
         tables = self.tables
