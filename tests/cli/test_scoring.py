@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flightontime_cli.scoring import output_columns, score_rows
 from flightontime_core import PredictionService
 from flightontime_core.contract import ANSWER_FIELDS
+from flightontime_core.scoring import output_columns, score_rows
 
 FLIGHT = ["--companhia", "AA", "--origem", "JFK", "--destino", "LAX"]
 WHEN = ["--data-partida", "2013-11-10T14:30:00"]

@@ -1,8 +1,8 @@
 """`flightontime predict` (one flight) and `flightontime score` (a file of flights).
 
-The chunk scorer is the core's (`flightontime_core.scoring`), shared with the Dask engine
-(`flightontime_core.cluster`, `score --engine dask`); the names below wrap it without
-importing the core at module import, so `flightontime --help` stays fast.
+The chunk scorer and its columns are the core's (`flightontime_core.scoring`), shared with the
+Dask engine (`flightontime_core.cluster`, `score --engine dask`); they are imported inside the
+commands, so `flightontime --help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
@@ -23,44 +23,13 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from flightontime_core import FlightError, PredictionService
-    from flightontime_core.scoring import ScoredChunk, Scorer
+    from flightontime_core.scoring import ScoredChunk
 
 LANGUAGES: Final = ("en", "pt")
 ENGINES: Final = ("local", "dask")
 DEFAULT_CHUNK_SIZE: Final = 50_000
 # Bad rows named one by one on stderr before the summary takes over.
 SHOWN_BAD_ROWS: Final = 10
-
-
-def input_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(required, optional numeric) input columns, named as the contract names them."""
-    from flightontime_core.scoring import input_columns as columns
-
-    return columns()
-
-
-def probability_column(threshold: int) -> str:
-    """The output column of one threshold's probability ("probabilidade_30min")."""
-    return f"probabilidade_{threshold}min"
-
-
-def output_columns(thresholds: Sequence[int]) -> tuple[str, ...]:
-    """The columns `score` adds after the input's, in order."""
-    from flightontime_core.scoring import output_columns as columns
-
-    return columns(thresholds)
-
-
-def score_rows(
-    service: Scorer,
-    rows: Mapping[str, Sequence[Any]],
-    n: int,
-    language: str = "en",
-) -> ScoredChunk:
-    """The core's `score_rows`: `n` contract-named rows scored in one `predict_many`."""
-    from flightontime_core.scoring import score_rows as score_chunk
-
-    return score_chunk(service, rows, n, language)
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -214,6 +183,7 @@ def _score_file(
     import pyarrow as pa
 
     from flightontime_cli.tables import TableWriter
+    from flightontime_core.scoring import input_columns, score_rows
 
     types = _arrow_types(service.thresholds)
     schema = pa.schema([*source.schema, *(pa.field(n, t) for n, t in types.items())])
@@ -349,6 +319,8 @@ def score(
         if table_format(path) is None:
             raise click.BadParameter(f"{path}: use a .csv or .parquet file", param_hint=hint)
     output.require("score", ("pyarrow",))
+    from flightontime_core.scoring import input_columns, output_columns
+
     service = _load_service(model)
     try:
         source = open_table(input_path, chunk_size)
