@@ -157,7 +157,15 @@ start_slot() {  # start_slot SLOT IMAGE
 
 show_logs() {  # the container's last log lines, without the access log of our own probes
     log "last lines of $1:"
-    eng logs --tail 300 "$1" 2>&1 | grep -v '"logger":"flightontime_server.access"' | tail -n 15 >&2 || true
+    local lines="" try
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        # podman logs writes the container's stderr to its own stderr: both are the log.
+        lines=$(eng logs "$1" 2>&1 | grep -v -e '"logger":"flightontime_server.access"' -e '^time="' | tail -n 15) || true
+        [[ -n $lines ]] && break
+        sleep 0.2  # a container that just exited: its last lines can reach the log a moment later
+    done
+    [[ -n $lines ]] && printf '%s\n' "$lines" >&2
+    return 0
 }
 
 has_healthcheck() {

@@ -116,3 +116,14 @@ def test_predictions_carry_the_version_of_the_bundle_that_answered() -> None:
     pending.single(0.001, _prediction(True, 0.7, "m-b"))
     pending.flush()
     assert (count("m-a") - before_a, count("m-b") - before_b) == (1.0, 2.0)
+
+
+def test_a_served_bundles_prediction_counters_are_exposed_from_zero() -> None:
+    # The rules and the dashboard read flightontime_predictions_total before any prediction.
+    version = "m-served-never-predicted"
+    assert f'version="{version}"' not in generate_latest(REGISTRY).decode()
+    metrics.set_model_info(version, (15, 30))
+    text = generate_latest(REGISTRY).decode()
+    for status in ("Atrasado", "Pontual"):
+        line = f'flightontime_predictions_total{{status="{status}",version="{version}"}} 0.0'
+        assert line in text

@@ -175,8 +175,11 @@ class PendingPredictions:
 
 
 def set_model_info(version: str, thresholds: Sequence[int]) -> None:
-    """Say which bundle this worker serves."""
+    """Say which bundle this worker serves, and expose its prediction counters from zero (a
+    scrape before the first prediction sees them, as the rules and the dashboard expect)."""
     MODEL_INFO.labels(version=version, thresholds=",".join(str(t) for t in thresholds)).set(1)
+    for status in STATUS_LABELS:
+        PREDICTIONS.labels(status=status, version=version)
 
 
 def multiprocess_mode() -> bool:
