@@ -133,7 +133,7 @@ def open_input(path: Path, partition_size: str) -> Input:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from flightontime_cli.tables import TableError, open_table, table_format
+    from flightontime_core.tables import TableError, open_table, table_format
 
     if path.is_dir():
         files = _parquet_files(path)
@@ -180,7 +180,7 @@ def part_name(index: int) -> str:
 def atomic_directory(target: Path) -> Iterator[Path]:
     """A temporary directory next to `target`, put in its place when the block succeeds
     (a previous scored directory there is replaced) and removed when it fails."""
-    from flightontime_cli.tables import TableError
+    from flightontime_core.tables import TableError
 
     if target.exists() and not target.is_dir():
         raise TableError(f"{target}: exists and is a file; the dask engine writes a directory")
@@ -224,7 +224,6 @@ def score_on_dask(input_path: Path, output_path: Path, model: Path, options: Opt
     """`score --engine dask`: INPUT scored into the Parquet directory OUTPUT."""
     import pyarrow as pa
 
-    from flightontime_cli.tables import TableError
     from flightontime_core import BundleError
     from flightontime_core.cluster import (
         BundleRef,
@@ -234,6 +233,7 @@ def score_on_dask(input_path: Path, output_path: Path, model: Path, options: Opt
         scored_schema,
     )
     from flightontime_core.scoring import input_columns, output_columns
+    from flightontime_core.tables import TableError
 
     require_dask("score")
     try:

@@ -122,7 +122,7 @@ def anac(start: tuple[int, int], end: tuple[int, int], cache: Path | None, read:
 )
 def convert(source: str, inputs: tuple[Path, ...], out: Path) -> None:
     """Read a source into the canonical flights table (bad rows counted by reason)."""
-    from flightontime_cli.tables import atomic_output, table_format
+    from flightontime_core.tables import atomic_output, table_format
 
     fmt = table_format(out)
     if fmt is None:

@@ -182,8 +182,8 @@ def _score_file(
 ) -> _Tally:
     import pyarrow as pa
 
-    from flightontime_cli.tables import TableWriter
     from flightontime_core.scoring import input_columns, score_rows
+    from flightontime_core.tables import TableWriter
 
     types = _arrow_types(service.thresholds)
     schema = pa.schema([*source.schema, *(pa.field(n, t) for n, t in types.items())])
@@ -284,7 +284,7 @@ def score(
     Exit 0 when done (refused rows included), 1 when the input, model or output is at fault,
     2 on a usage error, 3 when the Dask cluster failed (worth a retry).
     """
-    from flightontime_cli.tables import TableError, atomic_output, open_table, table_format
+    from flightontime_core.tables import TableError, atomic_output, open_table, table_format
 
     if engine == "dask":
         from flightontime_cli.cluster import Options, score_on_dask

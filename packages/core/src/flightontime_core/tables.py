@@ -1,9 +1,12 @@
-"""Flight tables on disk for `score` and `data convert`: CSV or Parquet by extension, read in
-chunks and written through a temporary file next to the target, renamed only when complete.
+"""Flight tables on disk: CSV or Parquet by extension, read in chunks and written through a
+temporary file next to the target, renamed only when complete (`scoring.score_file`, the
+command line's `score` and `data convert`, the Dask engine's input).
 
-pyarrow (from `flightontime-core[train]`) is imported inside the functions. CSV columns are
-read as text, exactly as written, so a column the command does not use passes through
-unchanged; Parquet columns keep their types.
+A file is never read whole: Parquet is read row group by row group and CSV block by block, so
+memory follows the chunk size (and the row groups), not the file. pyarrow (from
+`flightontime-core[train]`) is imported inside the functions: the core imports without it. CSV
+columns are read as text, exactly as written, so a column the caller does not use passes
+through unchanged; Parquet columns keep their types.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FORMATS: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-# pyarrow reads CSV in blocks of bytes; rows are then regrouped into chunks of --chunk-size.
+# pyarrow reads CSV in blocks of bytes; rows are then regrouped into chunks of `chunk_size`.
 _CSV_BLOCK_BYTES: Final = 4 << 20
 
 
