@@ -76,7 +76,8 @@ class TableReader:
             if self.format == "parquet":
                 import pyarrow.parquet as pq
 
-                with pq.ParquetFile(self.path) as source:
+                # Without pre_buffer=False the reader fetches every row group's bytes ahead.
+                with pq.ParquetFile(self.path, pre_buffer=False) as source:
                     for batch in source.iter_batches(batch_size=self.chunk_size):
                         yield pa.Table.from_batches([batch], self.schema)
                 return
@@ -105,7 +106,12 @@ def _csv_batches(path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pacsv
 
     read, convert = _csv_options(schema)
-    with pacsv.open_csv(path, read_options=read, convert_options=convert) as reader:
+    # A Python file object, not the path: given a path, pyarrow reads blocks ahead as fast as
+    # the disk allows, the whole file when the caller is slower.
+    with (
+        path.open("rb") as raw,
+        pacsv.open_csv(raw, read_options=read, convert_options=convert) as reader,
+    ):
         yield from reader
 
 
@@ -155,7 +161,10 @@ def open_table(path: Path, chunk_size: int) -> TableReader:
 
             read, convert = _csv_options(None)
             # The first block gives the header; the rows are read again as text below.
-            with pacsv.open_csv(path, read_options=read, convert_options=convert) as reader:
+            with (
+                path.open("rb") as raw,
+                pacsv.open_csv(raw, read_options=read, convert_options=convert) as reader,
+            ):
                 names = reader.schema.names
             schema = pa.schema([pa.field(name, pa.string()) for name in names])
             rows = max(_count_lines(path), 0)
