@@ -12,7 +12,7 @@ import pytest
 
 from flightontime_core import PredictionService
 from flightontime_core.contract import ANSWER_FIELDS
-from flightontime_core.scoring import output_columns, score_rows
+from flightontime_core.scoring import output_columns
 
 FLIGHT = ["--companhia", "AA", "--origem", "JFK", "--destino", "LAX"]
 WHEN = ["--data-partida", "2013-11-10T14:30:00"]
@@ -282,21 +282,6 @@ def test_score_bad_model_or_arguments(run, model_dir: Path, tmp_path: Path) -> N
     assert run("score", source, tmp_path / "scored.xlsx", "--model", model_dir).exit_code == 2
     assert run("score", tmp_path / "missing.csv", target, "--model", model_dir).exit_code == 2
     assert run("score", source, target, "--chunk-size", "0", "--model", model_dir).exit_code == 2
-
-
-def test_score_rows_is_engine_neutral(model_dir: Path) -> None:
-    service = PredictionService.load(model_dir)
-    rows = {
-        "companhia": ["AA", "AA", None],
-        "origem": ["JFK", "JFK", "JFK"],
-        "destino": ["LAX", "LAX", "LAX"],
-        "data_partida": ["2013-11-10T14:30:00", "2013-11-10T14:30:00", "2013-11-10T14:30:00"],
-        "vento_kmh": ["30", 30.0, None],  # text (CSV) and numbers (Parquet, pandas) alike
-    }
-    scored = score_rows(service, rows, 3, "en")
-    assert scored.columns["probabilidade"][0] == scored.columns["probabilidade"][1]
-    assert scored.bad_rows == {2: [("companhia", "required")]}
-    assert scored.columns["erro"] == ["", "", "companhia: required field is missing"]
 
 
 @pytest.mark.parametrize("name", ["flights.csv", "flights.parquet"])

@@ -232,7 +232,7 @@ def score_on_dask(input_path: Path, output_path: Path, model: Path, options: Opt
         score_dask,
         scored_schema,
     )
-    from flightontime_core.scoring import input_columns, output_columns
+    from flightontime_core.scoring import check_columns
     from flightontime_core.tables import TableError
 
     require_dask("score")
@@ -246,15 +246,10 @@ def score_on_dask(input_path: Path, output_path: Path, model: Path, options: Opt
         source = open_input(input_path, options.partition_size)
     except (TableError, ValueError) as exc:
         output.fail(str(exc))
-    missing = [name for name in input_columns()[0] if name not in source.schema.names]
-    if missing:
-        output.fail(f"{input_path}: missing required column(s): {', '.join(missing)}")
-    clashes = [n for n in output_columns(service.thresholds) if n in source.schema.names]
-    if clashes:
-        output.fail(
-            f"{input_path}: already has output column(s) {', '.join(clashes)} "
-            "(drop or rename them first)"
-        )
+    try:
+        check_columns(source.schema.names, service.thresholds, input_path)
+    except TableError as exc:
+        output.fail(str(exc))
     schema = scored_schema(source.schema, service.thresholds)
     started = time.perf_counter()
     with client(options.scheduler, options.workers) as connected:

@@ -1,17 +1,16 @@
 """`flightontime predict` (one flight) and `flightontime score` (a file of flights).
 
-The chunk scorer and its columns are the core's (`flightontime_core.scoring`), shared with the
-Dask engine (`flightontime_core.cluster`, `score --engine dask`); they are imported inside the
-commands, so `flightontime --help` stays fast.
+`score` is the command line over the library's `flightontime_core.scoring.score_file` (reading,
+chunking, scoring and writing are the core's, `flightontime_core.tables` and
+`flightontime_core.scoring`); here are its flags, progress bar, messages and exit codes. The
+core is imported inside the commands, so `flightontime --help` stays fast.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -20,13 +19,12 @@ import click
 from flightontime_cli import output
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from flightontime_core import FlightError, PredictionService
-    from flightontime_core.scoring import ScoredChunk
+    from flightontime_core.scoring import ScoreSummary
 
 LANGUAGES: Final = ("en", "pt")
 ENGINES: Final = ("local", "dask")
+# The core's `scoring.DEFAULT_CHUNK_SIZE`, repeated so that `--help` need not import the core.
 DEFAULT_CHUNK_SIZE: Final = 50_000
 # Bad rows named one by one on stderr before the summary takes over.
 SHOWN_BAD_ROWS: Final = 10
@@ -148,74 +146,20 @@ def predict(
 # -- score ------------------------------------------------------------------------------------
 
 
-def _arrow_types(thresholds: Sequence[int]) -> dict[str, pa.DataType]:
-    from flightontime_core.scoring import arrow_types
-
-    return arrow_types(thresholds)
-
-
-@dataclass
-class _Tally:
-    rows: int = 0
-    scored: int = 0
-    bad_rows: int = 0
-    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+def _report_bad(summary: ScoreSummary) -> None:
+    for row, text in summary.first_bad[:SHOWN_BAD_ROWS]:
+        output.say(f"row {row}: {text}")
+    if summary.bad_rows > SHOWN_BAD_ROWS:
+        output.say("(more bad rows: see the erro column and the summary)")
 
 
-def _report_bad(tally: _Tally, start: int, chunk: ScoredChunk) -> None:
-    for position in sorted(chunk.bad_rows):
-        tally.bad_rows += 1
-        # A row is counted once per distinct reason it has.
-        tally.reasons.update(set(chunk.bad_rows[position]))
-        if tally.bad_rows <= SHOWN_BAD_ROWS:
-            output.say(f"row {start + position + 1}: {chunk.columns['erro'][position]}")
-        elif tally.bad_rows == SHOWN_BAD_ROWS + 1:
-            output.say("(more bad rows: see the erro column and the summary)")
-
-
-def _score_file(
-    service: PredictionService,
-    source: Any,
-    target: Path,
-    fmt: str,
-    language: str,
-) -> _Tally:
-    import pyarrow as pa
-
-    from flightontime_core.scoring import input_columns, score_rows
-    from flightontime_core.tables import TableWriter
-
-    types = _arrow_types(service.thresholds)
-    schema = pa.schema([*source.schema, *(pa.field(n, t) for n, t in types.items())])
-    required, numbers = input_columns()
-    contract = [name for name in (*required, *numbers) if name in source.columns]
-    tally = _Tally()
-    writer = TableWriter(target, fmt, schema)
-    try:
-        with output.progress_bar("scoring", total=source.rows or None) as bar:
-            for chunk in source.chunks():
-                n = chunk.num_rows
-                rows = {name: chunk.column(name).to_pylist() for name in contract}
-                scored = score_rows(service, rows, n, language)
-                added = [pa.array(scored.columns[name], type=t) for name, t in types.items()]
-                writer.write(pa.Table.from_arrays([*chunk.columns, *added], schema=schema))
-                _report_bad(tally, tally.rows, scored)
-                tally.rows += n
-                tally.scored += n - len(scored.bad_rows)
-                bar.update(tally.rows, max(source.rows, tally.rows))
-            bar.finish()
-    finally:
-        writer.close()
-    return tally
-
-
-def _summary(tally: _Tally, target: Path, seconds: float) -> None:
+def _summary(summary: ScoreSummary, target: Path, seconds: float) -> None:
     output.say(
-        f"{tally.rows:,} rows scored into {target} in {seconds:.1f} s: {tally.scored:,} "
-        f"predicted, {tally.bad_rows:,} refused (kept, with the reason in `erro`)"
+        f"{summary.rows:,} rows scored into {target} in {seconds:.1f} s: {summary.scored:,} "
+        f"predicted, {summary.bad_rows:,} refused (kept, with the reason in `erro`)"
     )
-    if tally.reasons:
-        rows = [(name, code, count) for (name, code), count in tally.reasons.most_common()]
+    if summary.reasons:
+        rows = [(name, code, count) for (name, code), count in summary.reasons.most_common()]
         output.say("Refused rows, by reason:")
         output.stderr().print(output.table(None, ["field", "reason", "rows"], rows, numeric_from=2))
 
@@ -284,7 +228,7 @@ def score(
     Exit 0 when done (refused rows included), 1 when the input, model or output is at fault,
     2 on a usage error, 3 when the Dask cluster failed (worth a retry).
     """
-    from flightontime_core.tables import TableError, atomic_output, open_table, table_format
+    from flightontime_core.tables import TableError, table_format
 
     if engine == "dask":
         from flightontime_cli.cluster import Options, score_on_dask
@@ -319,28 +263,22 @@ def score(
         if table_format(path) is None:
             raise click.BadParameter(f"{path}: use a .csv or .parquet file", param_hint=hint)
     output.require("score", ("pyarrow",))
-    from flightontime_core.scoring import input_columns, output_columns
+    from flightontime_core.scoring import score_file
 
     service = _load_service(model)
-    try:
-        source = open_table(input_path, chunk_size)
-    except TableError as exc:
-        output.fail(str(exc))
-    missing = [name for name in input_columns()[0] if name not in source.columns]
-    if missing:
-        output.fail(f"{input_path}: missing required column(s): {', '.join(missing)}")
-    clashes = [n for n in output_columns(service.thresholds) if n in source.columns]
-    if clashes:
-        output.fail(
-            f"{input_path}: already has output column(s) {', '.join(clashes)} "
-            "(drop or rename them first)"
-        )
     started = time.perf_counter()
-    fmt = table_format(output_path)
-    assert fmt is not None
     try:
-        with atomic_output(output_path) as tmp:
-            tally = _score_file(service, source, tmp, fmt, lang)
+        with output.progress_bar("scoring") as bar:
+            summary = score_file(
+                service,
+                input_path,
+                output_path,
+                chunk_size=chunk_size,
+                language=lang,
+                progress=bar.update,
+            )
+            bar.finish()
     except TableError as exc:
         output.fail(str(exc))
-    _summary(tally, output_path, time.perf_counter() - started)
+    _report_bad(summary)
+    _summary(summary, output_path, time.perf_counter() - started)

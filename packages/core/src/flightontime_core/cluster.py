@@ -7,11 +7,12 @@ flights, compute the history tables over partitioned data, train on a bounded sa
     scored = score_dask(dd.read_parquet("flights/"), "models/default")
     written, bad = dask.compute(scored.to_parquet("scored/", compute=False), error_count(scored))
 
-Scoring is one `map_partitions` of the core's chunk scorer (`flightontime_core.scoring`, the
-command line's local engine too). Only the bundle's path and version travel with the tasks:
-each worker process loads and verifies the bundle once, on its first partition, and keeps it
-(`worker_service`); the Model is never pickled. The path must therefore name the same bundle on
-every worker (a volume, or the bundle baked into the worker image).
+Scoring is one `map_partitions` of the core's `scoring.score_frame`, which goes through the
+same `score_chunk` as `score_table` and `score_file` (the command line's local engine). Only
+the bundle's path and version travel with the tasks: each worker process loads and verifies
+the bundle once, on its first partition, and keeps it (`worker_service`); the Model is never
+pickled. The path must therefore name the same bundle on every worker (a volume, or the
+bundle baked into the worker image).
 
 This module imports dask only inside its functions, and the core never imports it: the core
 stays importable without the extra.
@@ -32,7 +33,7 @@ import numpy as np
 from flightontime_core.features import SMOOTHING
 from flightontime_core.scoring import (
     ERROR_COLUMN,
-    output_columns,
+    check_columns,
     pandas_dtypes,
     score_frame,
 )
@@ -133,15 +134,9 @@ def score_dask(
     """Score a Dask DataFrame of contract-named flights: its columns plus the answer's, lazily;
     a row that cannot be scored keeps its place with the reasons in `erro` (`error_count`)."""
     from flightontime_core.errors import BundleError
-    from flightontime_core.scoring import input_columns
 
     ref = BundleRef.read(model_dir)
-    missing = [name for name in input_columns()[0] if name not in ddf.columns]
-    if missing:
-        raise ValueError(f"missing required column(s): {', '.join(missing)}")
-    clashes = [name for name in output_columns(ref.thresholds) if name in ddf.columns]
-    if clashes:
-        raise ValueError(f"already has output column(s) {', '.join(clashes)}")
+    check_columns(list(ddf.columns), ref.thresholds)
     if chunk_rows < 1 or threads < 1:
         raise BundleError(None, "chunk_rows and threads must be >= 1")
     return ddf.map_partitions(
