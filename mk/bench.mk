@@ -18,9 +18,12 @@ bench-serving-quick: install wrk  ## bench-serving's short smoke run (one round 
 	$(HATCH) run bench-serving --model $(MODEL_DIR) --quick $(BENCH_ARGS)
 
 # In-process inference (the library over plain onnxruntime) and training (time, peak memory).
-.PHONY: bench-inference bench-asgi bench-train
+.PHONY: bench-inference bench-runtime bench-asgi bench-train
 bench-inference: install  ## predict, predict_many and `flightontime score` over the bare session.run of the same rows (ratios)
 	$(HATCH) run bench-inference --model $(MODEL_DIR) $(BENCH_ARGS)
+
+bench-runtime: install  ## onnxruntime's options (2 threads, spinning off, one output, IOBinding) over the library's session options (ratios, pays or not)
+	$(HATCH) run bench-runtime --model $(MODEL_DIR) $(BENCH_ARGS)
 
 bench-asgi: install  ## the HTTP adapter's own cost, in process (no socket): /predict beyond /health next to the core's predict
 	$(HATCH) run bench-asgi --model $(MODEL_DIR) $(BENCH_ARGS)
