@@ -108,12 +108,13 @@ class BareRuntime:
 
     def rows(self, flights: Sequence[Flight]) -> np.ndarray:
         """The (n, features) float32 rows the library scores for these flights."""
-        from flightontime_core.features import build_features
+        from flightontime_core.flight_table import FlightTable
 
-        resolved = self.model.resolver.many(flights)
-        if resolved.errors:
-            raise SystemExit(f"{len(resolved.errors)} bench flights do not resolve")
-        return build_features(resolved.columns, self.model.tables)
+        table = FlightTable.from_flights(flights)
+        x = self.model.features(table)
+        if x.shape[0] != len(flights):
+            raise SystemExit(f"{len(flights) - x.shape[0]} bench flights do not resolve")
+        return x
 
     def feeds(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The graph's inputs for rows `x`: rows with weather to the weather variant (when the

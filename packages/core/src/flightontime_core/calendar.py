@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
@@ -25,46 +23,49 @@ def holiday_days(country: str, year: int) -> tuple[int, ...]:
     return tuple(sorted(d.toordinal() - EPOCH_ORDINAL for d in calendar))
 
 
-@lru_cache(maxsize=65536)
-def days_to_holiday_one(country: str | None, day: int) -> float:
-    """Signed days from `day` (days since epoch) to the nearest holiday; NaN without a calendar.
+@lru_cache(maxsize=512)
+def holiday_calendar(country: str, first_year: int, last_year: int) -> np.ndarray:
+    """Sorted holiday dates (days since 1970-01-01) of a country from `first_year` - 1 to
+    `last_year` + 1 (int64; empty without a calendar)."""
+    days: set[int] = set()
+    for year in range(first_year, last_year + 1):
+        days.update(holiday_days(country, year))
+    calendar = np.array(sorted(days), dtype=np.int64)
+    calendar.flags.writeable = False  # shared by every caller of the cache
+    return calendar
 
-    Negative: the holiday is ahead; ties go to the coming holiday (travel before a holiday is
-    the busier side). The same search as `days_to_holiday`, on plain Python scalars.
-    """
-    if country is None:
-        return math.nan
-    year = date.fromordinal(day + EPOCH_ORDINAL).year
-    days = holiday_days(country, year)
-    if not days:
-        return math.nan
-    last = len(days) - 1
-    pos = bisect_left(days, day)
-    to_after = day - days[min(max(pos, 0), last)]
-    to_before = day - days[min(max(pos - 1, 0), last)]
-    return float(to_after if abs(to_after) <= abs(to_before) else to_before)
+
+def _year(day: int) -> int:
+    return date.fromordinal(day + EPOCH_ORDINAL).year
 
 
 def days_to_holiday(
     days: np.ndarray, countries: np.ndarray, names: Sequence[str | None]
 ) -> np.ndarray:
-    """`days_to_holiday_one` for many dates; `countries` indexes `names` for each row."""
+    """Signed days from each date (days since 1970-01-01) to the nearest public holiday of its
+    country; `countries` indexes `names` for each row; NaN without a calendar.
+
+    Negative: the holiday is ahead; ties go to the coming holiday (travel before a holiday is
+    the busier side). One sorted search per country over the years the dates span.
+    """
     out = np.full(days.shape[0], np.nan)
-    years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     for k, country in enumerate(names):
         if country is None:
             continue
-        in_country = countries == k
-        for year in np.unique(years[in_country]).tolist():
-            rows = np.flatnonzero(in_country & (years == year))
-            calendar = np.asarray(holiday_days(country, int(year)), dtype=np.int64)
-            if calendar.size == 0:
-                continue
-            d = days[rows]
-            pos = np.searchsorted(calendar, d)
-            before = calendar[np.clip(pos - 1, 0, calendar.size - 1)]
-            after = calendar[np.clip(pos, 0, calendar.size - 1)]
-            to_after = d - after
-            to_before = d - before
-            out[rows] = np.where(np.abs(to_after) <= np.abs(to_before), to_after, to_before)
+        rows = None if len(names) == 1 else np.flatnonzero(countries == k)
+        d = days if rows is None else days[rows]
+        if d.size == 0:
+            continue
+        calendar = holiday_calendar(country, _year(int(d.min())), _year(int(d.max())))
+        if calendar.size == 0:
+            continue
+        last = calendar.size - 1
+        pos = np.searchsorted(calendar, d)
+        to_after = d - calendar[np.minimum(pos, last)]
+        to_before = d - calendar[np.maximum(pos - 1, 0)]
+        nearest = np.where(np.abs(to_after) <= np.abs(to_before), to_after, to_before)
+        if rows is None:
+            out[:] = nearest
+        else:
+            out[rows] = nearest
     return out

@@ -18,7 +18,6 @@ import numpy as np
 
 from flightontime_core.features import FEATURE_INDEX, FEATURE_NAMES, FeatureTables
 from flightontime_core.flights import WEATHER_FIELDS
-from flightontime_core.prediction import Factor
 
 # Features explained together: a category and its historical rate are one idea for a reader.
 FACTOR_GROUPS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
@@ -98,8 +97,14 @@ def _key_function(
     return lambda _x, _o, d: (group, d)
 
 
+# Key payloads of the groups named by something other than their first feature's value.
+_H, _M, _W = _I["hour"], _I["minute"], _I["weekday"]
+# Up to this many factor slots, keys are Python tuples; beyond, packed integers sorted by numpy.
+_SMALL = 48
+
+
 class Explainer:
-    """Ranks contributions into `Factor`s for one model's feature tables."""
+    """Ranks contributions and names what each factor says, for one model's feature tables."""
 
     def __init__(self, tables: FeatureTables) -> None:
         self.tables = tables
@@ -115,38 +120,48 @@ class Explainer:
         top = np.where(strength[rows, top] > 0, top, -1)
         return top, contributions[rows, np.maximum(top, 0)].astype(np.float64)
 
-    def rank_row(self, contributions: list[float], x: list[float]) -> tuple[list[int], list[float]]:
-        """`rank` for one row of plain floats (the same order: strongest first, ties by group)."""
-        strength = [
-            -1.0 if x[k] != x[k] else abs(c)
-            for c, k in zip(contributions, _GROUP_KEYS, strict=True)
-        ]
-        top = sorted(range(len(strength)), key=strength.__getitem__, reverse=True)[:TOP]
-        # sorted(reverse=True) keeps equal keys in their order, as argsort(-s, stable) does.
-        groups = [g if strength[g] > 0 else -1 for g in top]
-        return groups, [contributions[g] if g >= 0 else contributions[0] for g in groups]
+    def keys(
+        self, top: np.ndarray, x: np.ndarray, route: np.ndarray, airports: Sequence[tuple[str, str]]
+    ) -> tuple[np.ndarray, list[Params]]:
+        """What each named factor says, as an index per slot (n, TOP) into the distinct
+        parameter tuples of the batch (-1 where no factor): each distinct one is worked out
+        once. `route` indexes `airports` ((origin, destination) ICAO codes) for each row."""
+        index = np.full(top.shape, -1, dtype=np.intp)
+        slots = np.flatnonzero(top.ravel() >= 0)
+        if slots.size == 0:
+            return index, []
+        rows = slots // TOP
+        groups = top.ravel()[slots]
+        distinct: list[Params] = []
+        if slots.size <= _SMALL:
+            seen: dict[tuple[object, ...], int] = {}
+            values = x[rows].tolist()
+            at = []
+            for g, row, r in zip(groups.tolist(), values, route[rows].tolist(), strict=True):
+                origin, destination = airports[r]
+                key = self._key_of[g](row, origin, destination)
+                found = seen.get(key)
+                if found is None:
+                    found = seen[key] = len(distinct)
+                    distinct.append(self._cached_params(key, g, row, origin, destination))
+                at.append(found)
+            index.ravel()[slots] = at
+            return index, distinct
+        packed = (groups.astype(np.int64) << 32) | _payload(groups, x[rows], route[rows])
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        values = x[rows[first]].tolist()
+        for g, row, r in zip(
+            groups[first].tolist(), values, route[rows[first]].tolist(), strict=True
+        ):
+            origin, destination = airports[r]
+            key = self._key_of[g](row, origin, destination)
+            distinct.append(self._cached_params(key, g, row, origin, destination))
+        index.ravel()[slots] = inverse.ravel()
+        return index, distinct
 
-    def factors(
-        self,
-        top: list[list[int]],
-        weights: list[list[float]],
-        x: list[list[float]],
-        origin: Sequence[str],
-        destination: Sequence[str],
-    ) -> list[tuple[Factor, ...]]:
-        """The `Factor`s of every row from `rank`'s output (as lists)."""
-        params = self._cached_params
-        return [
-            tuple(
-                Factor(GROUP_NAMES[g], w > 0, w, params(g, row, o, d))
-                for g, w in zip(groups, ws, strict=True)
-                if g >= 0
-            )
-            for groups, ws, row, o, d in zip(top, weights, x, origin, destination, strict=True)
-        ]
-
-    def _cached_params(self, group: int, x: list[float], origin: str, destination: str) -> Params:
-        key = self._key_of[group](x, origin, destination)
+    def _cached_params(
+        self, key: tuple[object, ...], group: int, x: list[float], origin: str, destination: str
+    ) -> Params:
         found = self._params.get(key)
         if found is None:
             if len(self._params) >= _CACHE_MAX:
@@ -189,3 +204,28 @@ class Explainer:
             # Metre precision: the sentence shows the distance the features used, however short.
             return (("km", round(x[_I["distance_km"]], 3)),)
         return (("value", round(x[_I[name]], 2)),)
+
+
+_GROUP = {name: g for g, name in enumerate(GROUP_NAMES)}
+
+
+def _payload(groups: np.ndarray, x: np.ndarray, route: np.ndarray) -> np.ndarray:
+    """A 32-bit integer per factor slot that, with its group, identifies what it says: the
+    bits of the group's defining feature, or for the groups that name a time or an airport,
+    those values and the row's route."""
+    keyed = x[np.arange(groups.size), GROUP_KEY_FEATURE[groups]]
+    payload = keyed.astype(np.float32).view(np.uint32).astype(np.int64)
+    hour = x[:, _H].astype(np.int64)
+    route = route.astype(np.int64)
+    special = {
+        "time": lambda: hour * 60 + x[:, _M].astype(np.int64),
+        "origin": lambda: route * 24 + hour,
+        "destination": lambda: route,
+        "route": lambda: route,
+        "density": lambda: route * 168 + x[:, _W].astype(np.int64) * 24 + hour,
+    }
+    for name, value in special.items():
+        mask = groups == _GROUP[name]
+        if mask.any():
+            payload[mask] = value()[mask]
+    return payload

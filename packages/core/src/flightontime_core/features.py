@@ -2,8 +2,9 @@
 
 `FeatureTables` holds every statistic the features use (vocabularies, smoothed historical delay
 rates, schedule density); it is fitted on the training window only and stored in the bundle.
-`build_features` gives the float32 matrix the ONNX model reads; `build_row` is its one-flight
-form on plain Python scalars, and a test holds the two to the same floats.
+`build_features` gives the float32 matrix the ONNX model reads, for a training table, a batch
+and one flight alike: what depends only on the airline and the airports is looked up once per
+distinct route (`route_features`), then gathered for every row (`assemble_features`).
 
 Categories go in as numbers: each vocabulary is ordered by its smoothed delay rate in the
 training window, so a tree's `<=` split on the code separates riskier from safer values. The
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 import numpy as np
 
-from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday, days_to_holiday_one
+from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday
 from flightontime_core.flights import WEATHER_FIELDS
 
 if TYPE_CHECKING:
@@ -194,11 +195,9 @@ class FeatureTables:
         self._countries = dict(zip(data.origins, data.origin_countries, strict=True))
         # Request codes already mapped to a vocabulary index (None: unknown airline).
         self._airline_lookup: dict[str, int | None] = dict(self.airline_index)
-        # Plain Python copies for the one-flight path (the same float values).
+        # Plain Python copies for the per-route lookups (the same float values).
         self._airline_rate_list: list[float] = self.airline_rate.tolist()
         self._route_rate_list: list[float] = self.route_rate.tolist()
-        self._origin_hour_rate_list: list[list[float]] = self.origin_hour_rate.tolist()
-        self._density_list: list[list[list[float]]] = self.density.tolist()
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -417,90 +416,27 @@ def count_history(columns: FlightColumns, late: np.ndarray) -> dict[str, Tally]:
     return out
 
 
-def build_row(
-    tables: FeatureTables,
-    airline: str,
-    origin: str,
-    destination: str,
-    minutes: int,
-    distance_m: float,
-    weather: Sequence[float] | None = None,
-) -> list[float]:
-    """One flight's features in `FEATURE_NAMES` order, from plain Python scalars.
+@dataclass(frozen=True)
+class RouteFeatures:
+    """What the features take from k distinct (airline, origin, destination) triples."""
 
-    `minutes`: local wall-clock minutes since 1970-01-01; `weather` in `WEATHER_FIELDS` order
-    (NaN where not given) or None. The same floats as `build_features` gives for the row.
-    """
+    static: np.ndarray  # (k, 5) float64: airline, origin, destination codes; airline, route rates
+    origin_row: np.ndarray  # (k,) intp: the origin's row in the per-origin tables, -1 if unseen
+    country: np.ndarray  # (k,) intp: index into `countries`
+    countries: list[str | None]
+
+
+def route_features(tables: FeatureTables, triples: Sequence[tuple[str, str, str]]) -> RouteFeatures:
+    """The per-route part of the features of distinct (airline, origin, destination) triples
+    (airline upper case as given, airports ICAO)."""
     nan = math.nan
-    days = minutes // MINUTES_PER_DAY
-    minute_of_day = minutes - days * MINUTES_PER_DAY
-    hour = minute_of_day // 60
-    weekday = (days + 3) % 7
     g = tables.global_rate
-    a = tables.airline_code(airline)
-    o = tables.origin_index.get(origin)
-    d = tables.destination_index.get(destination)
-    r = tables.route_index.get(route_key(origin, destination))
-    row = [
-        float(hour),
-        float(minute_of_day - hour * 60),
-        float(weekday),
-        days_to_holiday_one(tables.country(origin), days),
-        nan if a is None else float(a),
-        nan if o is None else float(o),
-        nan if d is None else float(d),
-        distance_m / 1000.0,
-        g if a is None else tables._airline_rate_list[a],
-        g if r is None else tables._route_rate_list[r],
-        g if o is None else tables._origin_hour_rate_list[o][hour],
-        nan if o is None else tables._density_list[o][weekday][hour],
-    ]
-    if weather is None:
-        row.extend([nan] * (N_WEATHER + 2))
-    else:
-        row.extend(weather)
-        row.extend(wind_vector(weather[_WIND], weather[_DIRECTION]))
-    return row
-
-
-def wind_vector(kmh: float, degrees: float) -> tuple[float, float]:
-    """(u, v) components of a wind of `kmh` from `degrees`; NaN when either is missing.
-
-    Plain floats and the C library's cos and sin, for a table as for one flight."""
-    if kmh != kmh or degrees != degrees:
-        return math.nan, math.nan
-    angle = math.radians(degrees)
-    return kmh * math.cos(angle), kmh * math.sin(angle)
-
-
-def build_features(columns: FlightColumns, tables: FeatureTables) -> np.ndarray:
-    """The (n, N_FEATURES) float32 model matrix of n flights."""
-    n = len(columns)
-    x = np.empty((n, N_FEATURES), dtype=np.float64)
-    nan = math.nan
-    minutes = columns.minutes
-    days = minutes // MINUTES_PER_DAY
-    minute_of_day = minutes - days * MINUTES_PER_DAY
-    hour = minute_of_day // 60
-    weekday = (days + 3) % 7
-    col = FEATURE_INDEX
-    x[:, col["hour"]] = hour
-    x[:, col["minute"]] = minute_of_day - hour * 60
-    x[:, col["weekday"]] = weekday
-    x[:, col["distance_km"]] = columns.distance_m / 1000.0
-
-    # What depends only on the airline and the airports is looked up once per distinct triple
-    # (a batch or a training table repeats a few hundred), then gathered for every row.
-    triples: dict[tuple[str, str, str], int] = {}
-    keys = zip(
-        columns.airline.tolist(), columns.origin.tolist(), columns.destination.tolist(), strict=True
-    )
-    codes = np.fromiter((triples.setdefault(k, len(triples)) for k in keys), dtype=np.intp, count=n)
-    g = tables.global_rate
-    static = np.empty((len(triples), 5))
-    origin_row = np.empty(len(triples), dtype=np.intp)
+    k = len(triples)
+    static = np.empty((k, 5))
+    origin_row = np.empty(k, dtype=np.intp)
     countries: dict[str | None, int] = {}
-    country_code = np.empty(len(triples), dtype=np.intp)
+    country = np.empty(k, dtype=np.intp)
+    airline_rate, route_rate = tables._airline_rate_list, tables._route_rate_list
     for j, (airline, origin, destination) in enumerate(triples):
         a = tables.airline_code(airline)
         o = tables.origin_index.get(origin)
@@ -511,40 +447,88 @@ def build_features(columns: FlightColumns, tables: FeatureTables) -> np.ndarray:
             nan if a is None else a,
             nan if o is None else o,
             nan if d is None else d,
-            g if a is None else tables._airline_rate_list[a],
-            g if r is None else tables._route_rate_list[r],
+            g if a is None else airline_rate[a],
+            g if r is None else route_rate[r],
         )
         origin_row[j] = -1 if o is None else o
-        country_code[j] = countries.setdefault(tables.country(origin), len(countries))
-    per_row = static[codes]
-    x[:, col["airline"]] = per_row[:, 0]
-    x[:, col["origin"]] = per_row[:, 1]
-    x[:, col["destination"]] = per_row[:, 2]
-    x[:, col["airline_delay_rate"]] = per_row[:, 3]
-    x[:, col["route_delay_rate"]] = per_row[:, 4]
-    x[:, col["days_to_holiday"]] = days_to_holiday(days, country_code[codes], list(countries))
-    o_row = origin_row[codes]
+        country[j] = countries.setdefault(tables.country(origin), len(countries))
+    return RouteFeatures(static, origin_row, country, list(countries))
+
+
+def wind_vector(kmh: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) components of winds of `kmh` from `degrees`; NaN where either is missing."""
+    angle = np.radians(degrees)
+    return kmh * np.cos(angle), kmh * np.sin(angle)
+
+
+_ROUTE_COLUMNS: Final = [
+    FEATURE_INDEX[name]
+    for name in ("airline", "origin", "destination", "airline_delay_rate", "route_delay_rate")
+]
+_WEATHER_START: Final = WEATHER_SLICE.start
+
+
+def assemble_features(
+    tables: FeatureTables,
+    routes: RouteFeatures,
+    route: np.ndarray,
+    minutes: np.ndarray,
+    distance_m: np.ndarray,
+    weather: np.ndarray | None,
+) -> np.ndarray:
+    """The (n, N_FEATURES) float32 model matrix of n flights: `route` indexes `routes` for
+    each row; `minutes` local wall-clock minutes since 1970-01-01; `weather` (n, N_WEATHER),
+    NaN where not given, or None when no row has any."""
+    n = minutes.shape[0]
+    x = np.empty((n, N_FEATURES), dtype=np.float64)
+    col = FEATURE_INDEX
+    days = minutes // MINUTES_PER_DAY
+    minute_of_day = minutes - days * MINUTES_PER_DAY
+    hour = minute_of_day // 60
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    x[:, col["hour"]] = hour
+    x[:, col["minute"]] = minute_of_day - hour * 60
+    x[:, col["weekday"]] = weekday
+    x[:, col["distance_km"]] = distance_m / 1000.0
+    x[:, _ROUTE_COLUMNS] = routes.static[route]
+    x[:, col["days_to_holiday"]] = days_to_holiday(days, routes.country[route], routes.countries)
+    o_row = routes.origin_row[route]
     known = o_row >= 0
-    at = np.where(known, o_row, 0)
+    g = tables.global_rate
     if tables.origin_hour_rate.shape[0]:
+        at = np.where(known, o_row, 0)
         x[:, col["origin_hour_delay_rate"]] = np.where(known, tables.origin_hour_rate[at, hour], g)
-        x[:, col["origin_hour_density"]] = np.where(known, tables.density[at, weekday, hour], nan)
+        x[:, col["origin_hour_density"]] = np.where(
+            known, tables.density[at, weekday, hour], math.nan
+        )
     else:
         x[:, col["origin_hour_delay_rate"]] = g
-        x[:, col["origin_hour_density"]] = nan
-    x[:, WEATHER_SLICE.start : WEATHER_SLICE.start + N_WEATHER] = columns.weather
-    u = x[:, FEATURE_INDEX["wind_u"]]
-    v = x[:, FEATURE_INDEX["wind_v"]]
-    u[:] = nan
-    v[:] = nan
-    wind = columns.weather[:, _WIND]
-    direction = columns.weather[:, _DIRECTION]
-    rows = np.flatnonzero(~np.isnan(wind) & ~np.isnan(direction))
-    if rows.size:
-        pairs = [
-            wind_vector(k, d)
-            for k, d in zip(wind[rows].tolist(), direction[rows].tolist(), strict=True)
-        ]
-        u[rows] = [p[0] for p in pairs]
-        v[rows] = [p[1] for p in pairs]
+        x[:, col["origin_hour_density"]] = math.nan
+    if weather is None:
+        x[:, WEATHER_SLICE] = math.nan
+    else:
+        x[:, _WEATHER_START : _WEATHER_START + N_WEATHER] = weather
+        u, v = wind_vector(weather[:, _WIND], weather[:, _DIRECTION])
+        x[:, col["wind_u"]] = u
+        x[:, col["wind_v"]] = v
     return x.astype(np.float32)
+
+
+def build_features(columns: FlightColumns, tables: FeatureTables) -> np.ndarray:
+    """The (n, N_FEATURES) float32 model matrix of n flights of a table."""
+    # A training table or a batch repeats a few hundred routes: one lookup per distinct one.
+    triples: dict[tuple[str, str, str], int] = {}
+    keys = zip(
+        columns.airline.tolist(), columns.origin.tolist(), columns.destination.tolist(), strict=True
+    )
+    n = len(columns)
+    route = np.fromiter((triples.setdefault(k, len(triples)) for k in keys), dtype=np.intp, count=n)
+    weather = columns.weather if not np.isnan(columns.weather).all() else None
+    return assemble_features(
+        tables,
+        route_features(tables, list(triples)),
+        route,
+        columns.minutes,
+        columns.distance_m,
+        weather,
+    )

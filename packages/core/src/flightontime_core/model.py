@@ -1,17 +1,16 @@
-"""A loaded model: one onnxruntime session over the bundle's graph, and the prediction paths.
+"""A loaded model: one onnxruntime session over the bundle's graph, and the prediction path.
 
-One flight and a batch go through the same steps (resolve, features, one `session.run`,
-probabilities, calibration and the chain on plain floats, factors), so a flight gets the same
-answer alone and in a batch. A flight sent with a forecast is answered by the bundle's
-"weather" variant, one without by its "plain" variant; a batch feeds each variant its rows in
-the same `session.run`.
+There is one path, over columns (`predict_table`): resolve the flights (each distinct route
+and departure once), build the features, one `session.run`, the calibrations and the chain
+in numpy, the factors ranked in numpy. One flight is a table of one, so it gets exactly its
+answer in any batch. A flight sent with a forecast is answered by the bundle's "weather"
+variant, one without by its "plain" variant, both in the same `session.run`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +24,25 @@ from flightontime_core.bundle import (
     Manifest,
     Variant,
 )
-from flightontime_core.calibration import check, probability, scalar
+from flightontime_core.calibration import calibrate, check, sigmoid
 from flightontime_core.errors import BundleError, FlightError
-from flightontime_core.explain import GROUP_NAMES, Explainer
+from flightontime_core.explain import GROUP_NAMES, TOP, Explainer, Params
 from flightontime_core.features import (
     N_FEATURES,
     WEATHER_SLICE,
     FeatureTables,
-    FlightColumns,
-    build_features,
-    build_row,
+    assemble_features,
+    route_features,
 )
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import Flight, Weather
-from flightontime_core.prediction import Factor, Notice, Prediction
-from flightontime_core.resolve import Resolver
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Model outputs for n rows of features, before they become `Prediction`s."""
-
-    probabilities: np.ndarray  # (n, len(thresholds)) float64, non-increasing along axis 1
-    cancellation: np.ndarray | None  # (n,) float64; None without a cancellation model
-    top: np.ndarray | None  # (n, 3) factor group indices, -1 where none; None: not explained
-    weights: np.ndarray | None  # (n, 3) their log-odds contributions
+from flightontime_core.prediction import Prediction
+from flightontime_core.prediction_table import PredictionTable
+from flightontime_core.resolve import Resolved, Resolver
 
 
 class _Runtime:
-    """A variant as the prediction paths use it: graph names, the chain, the contributions."""
+    """A variant as the prediction path uses it: graph names, the chain, the contributions."""
 
     def __init__(self, variant: Variant) -> None:
         self.name = variant.name
@@ -67,40 +57,34 @@ class _Runtime:
                 raise BundleError(
                     "manifest.json", f"variant {variant.name}, model {spec.key}: {exc}"
                 ) from None
-        self.chain = [(m.columns, scalar(m.calibration)) for m in delay]
-        self.cancel = (cancel[0].columns, scalar(cancel[0].calibration)) if cancel else None
+        self.chain = [(list(m.columns), m.calibration) for m in delay]
+        self.cancel = (list(cancel[0].columns), cancel[0].calibration) if cancel else None
         first = variant.explanation.first_column
         self.width = first + len(GROUP_NAMES)
         self.log_odds = slice(0, first)
         self.groups = slice(first, self.width)
 
-    def probabilities(self, log_odds: list[float]) -> tuple[list[float], float | None]:
-        """One flight's probabilities per threshold and of a cancellation, from its row of the
-        graph's log-odds. Plain floats and the C library's exp, log and tanh, row by row for
-        a batch too: a flight gets the same floats alone and among others (numpy's vectorised
-        functions may round the last bit differently), and one flight pays no numpy call."""
-        chained: list[float] = []
-        previous = 1.0
-        for columns, calibrated in self.chain:
+    def probabilities(self, log_odds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each row's probabilities per threshold and of a cancellation, from its row of the
+        graph's log-odds (every member model's)."""
+        members = sigmoid(log_odds)
+        out = np.empty((log_odds.shape[0], len(self.chain)))
+        for k, (columns, calibration) in enumerate(self.chain):
+            step = calibrate(calibration, _mean(members, columns))
             # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
             # higher chance.
-            step = calibrated(_mean_probability(log_odds, columns))
-            previous = step * previous if chained else step
-            chained.append(previous)
+            out[:, k] = step if k == 0 else step * out[:, k - 1]
         if self.cancel is None:
-            return chained, None
-        columns, calibrated = self.cancel
-        return chained, calibrated(_mean_probability(log_odds, columns))
+            return out, None
+        columns, calibration = self.cancel
+        return out, calibrate(calibration, _mean(members, columns))
 
 
-def _mean_probability(log_odds: list[float], columns: tuple[int, ...]) -> float:
+def _mean(members: np.ndarray, columns: list[int]) -> np.ndarray:
     """The mean of a model's members' probabilities (one member: its probability)."""
     if len(columns) == 1:
-        return probability(log_odds[columns[0]])
-    total = 0.0
-    for c in columns:
-        total += probability(log_odds[c])
-    return total / len(columns)
+        return members[:, columns[0]]
+    return np.asarray(members[:, columns].mean(axis=1))
 
 
 def runtime_session(graph: bytes, threads: int = 1) -> Any:
@@ -170,129 +154,122 @@ class Model:
         self.resolver = Resolver(self.tables, uses_weather=self._weather is not None)
         self._explainer = Explainer(self.tables)
 
-    # -- scoring rows of features ---------------------------------------------------------------
+    # -- the prediction path ------------------------------------------------------------------
 
-    def _split(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Row indices per variant: rows with any weather value go to the weather variant."""
-        if self._weather is None:
-            return {PLAIN_VARIANT: np.arange(x.shape[0])}
-        weather = ~np.isnan(x[:, WEATHER_SLICE]).all(axis=1)
-        return {
-            WEATHER_VARIANT: np.flatnonzero(weather),
-            PLAIN_VARIANT: np.flatnonzero(~weather),
-        }
-
-    def raw_scores(self, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The graph's outputs for (n, N_FEATURES) float32 features, per variant: the row
-        indices it answered and its output (every model member's log-odds, then the primary
-        model's contributions per factor group)."""
+    def raw_scores(
+        self, x: np.ndarray, forecast: np.ndarray | None = None
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The graph's outputs for (n, N_FEATURES) float32 features in one `session.run`, per
+        variant: the row indices it answered and its output (every model member's log-odds,
+        then the primary model's contributions per factor group). `forecast`: which rows
+        carry weather (found from the features when not given)."""
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
             raise ValueError(f"features must be (n, {N_FEATURES}), got {x.shape}")
-        rows = self._split(x)
-        feeds = {
-            runtime.input: x[rows[name]] if name in rows else self._empty
-            for name, runtime in self._variants.items()
-        }
-        outputs = self._session.run(self._outputs, feeds)
+        if self._weather is not None and forecast is None:
+            forecast = ~np.isnan(x[:, WEATHER_SLICE]).all(axis=1)
+        if self._weather is None or forecast is None or not forecast.any():
+            rows = {PLAIN_VARIANT: None}
+        elif forecast.all():
+            rows = {WEATHER_VARIANT: None}
+        else:
+            rows = {
+                WEATHER_VARIANT: np.flatnonzero(forecast),
+                PLAIN_VARIANT: np.flatnonzero(~forecast),
+            }
+        feeds = {}
+        for name, runtime in self._variants.items():
+            if name not in rows:
+                feeds[runtime.input] = self._empty
+            else:
+                at = rows[name]
+                feeds[runtime.input] = x if at is None else x[at]
+        names = [self._variants[name].output for name in rows]
+        outputs = self._session.run(names, feeds)
+        every = np.arange(x.shape[0])
         return {
-            name: (rows[name], out)
-            for name, out in zip(self._variants, outputs, strict=True)
-            if rows[name].size
+            name: (every if at is None else at, out)
+            for (name, at), out in zip(rows.items(), outputs, strict=True)
+            if out.shape[0]
         }
 
-    def score(self, x: np.ndarray, *, explain: bool = True) -> Scores:
-        """Probabilities (and factor ranks) for an (n, N_FEATURES) float32 feature matrix."""
-        n = x.shape[0]
-        probabilities = np.empty((n, len(self.thresholds)))
-        cancellation = np.empty(n) if self.has_cancellation else None
-        top = np.full((n, 3), -1, dtype=np.int64) if explain else None
-        weights = np.zeros((n, 3)) if explain else None
-        for name, (rows, out) in self.raw_scores(x).items():
-            runtime = self._variants[name]
-            answers = list(map(runtime.probabilities, out[:, runtime.log_odds].tolist()))
-            probabilities[rows] = [a[0] for a in answers]
-            if cancellation is not None:
-                cancellation[rows] = [a[1] for a in answers]
-            if top is not None and weights is not None:
-                top[rows], weights[rows] = self._explainer.rank(out[:, runtime.groups], x[rows])
-        return Scores(probabilities, cancellation, top, weights)
+    def features(self, flights: FlightTable) -> np.ndarray:
+        """The (m, N_FEATURES) float32 rows the model reads for the usable flights of a table
+        (in input order; the others are left out)."""
+        return self._features(self.resolver.table(flights))
 
-    def score_columns(self, columns: FlightColumns, *, explain: bool = False) -> Scores:
-        """`score` for resolved flight columns (a training or scoring table)."""
-        return self.score(build_features(columns, self.tables), explain=explain)
+    def _features(self, resolved: Resolved) -> np.ndarray:
+        triples = [(r.airline, r.origin.icao, r.destination.icao) for r in resolved.routes]
+        return assemble_features(
+            self.tables,
+            route_features(self.tables, triples),
+            resolved.route,
+            resolved.minutes,
+            resolved.distance_m,
+            resolved.weather,
+        )
 
-    # -- flights ------------------------------------------------------------------------------
+    def predict_table(self, flights: FlightTable) -> PredictionTable:
+        """The answers of a table of flights, as columns (the one prediction path)."""
+        resolved = self.resolver.table(flights)
+        m = resolved.rows.size
+        n_thresholds = len(self.thresholds)
+        probabilities = np.empty((m, n_thresholds))
+        cancellation = np.full(m, np.nan)
+        top = np.full((m, TOP), -1, dtype=np.intp)
+        weights = np.zeros((m, TOP))
+        keys: np.ndarray = top
+        params: list[Params] = []
+        if m:
+            x = self._features(resolved)
+            forecast = None if resolved.weather is None else ~np.isnan(resolved.weather).all(axis=1)
+            for name, (rows, out) in self.raw_scores(x, forecast).items():
+                runtime = self._variants[name]
+                chained, cancelled = runtime.probabilities(out[:, runtime.log_odds])
+                contributions = out[:, runtime.groups]
+                ranked, ranked_weights = self._explainer.rank(contributions, x[rows])
+                if rows.size == m:  # one variant answered every row: no scatter
+                    probabilities, top, weights = chained, ranked, ranked_weights
+                    if cancelled is not None:
+                        cancellation = cancelled
+                    continue
+                probabilities[rows] = chained
+                if cancelled is not None:
+                    cancellation[rows] = cancelled
+                top[rows], weights[rows] = ranked, ranked_weights
+            airports = [(r.origin.icao, r.destination.icao) for r in resolved.routes]
+            keys, params = self._explainer.keys(top, x, resolved.route, airports)
+        return PredictionTable(
+            n=resolved.n,
+            thresholds=self.thresholds,
+            rows=resolved.rows,
+            probabilities=probabilities,
+            cancellation=cancellation,
+            decision_threshold=np.full(m, self.decision_threshold),
+            version=np.zeros(m, dtype=np.intp),
+            versions=[self.version],
+            factor_group=top,
+            factor_weight=weights,
+            factor_key=keys,
+            factor_params=params,
+            notice_index=resolved.notice_index,
+            notices=resolved.notices,
+            errors=resolved.errors,
+        )
 
     def predict(self, flight: Flight) -> Prediction:
         """The prediction for one flight; raises FlightError naming each problem."""
-        resolved = self.resolver.flight(flight)
-        if isinstance(resolved, FlightError):
-            raise resolved
-        route, minutes, km, weather, notices = resolved
-        origin, destination = route.origin.icao, route.destination.icao
-        row = build_row(self.tables, route.airline, origin, destination, minutes, km, weather)
-        x = np.array([row], dtype=np.float32)
-        runtime = self._plain if weather is None or self._weather is None else self._weather
-        feeds = {r.input: x if r is runtime else self._empty for r in self._variants.values()}
-        out: list[float] = self._session.run([runtime.output], feeds)[0][0].tolist()
-        probabilities, cancellation = runtime.probabilities(out[runtime.log_odds])
-        # The row as the model saw it (float32), as the batch path reads it.
-        seen: list[float] = x[0].tolist()
-        groups, weights = self._explainer.rank_row(out[runtime.groups], seen)
-        factors = self._explainer.factors([groups], [weights], [seen], [origin], [destination])
-        return self._prediction(probabilities, cancellation, factors[0], notices)
+        answer = self.predict_table(FlightTable.from_flights([flight])).answer(0)
+        if isinstance(answer, FlightError):
+            raise answer
+        return answer
 
     def predict_many(
         self, flights: Sequence[Flight | FlightError]
     ) -> list[Prediction | FlightError]:
-        """Predictions for many flights in one vectorised pass, in order; a flight that cannot
-        be predicted gets its FlightError in its place (the others are still answered; an item
-        that is already a FlightError stays as it is)."""
-        resolved = self.resolver.many(flights)
-        out: list[Prediction | FlightError | None] = [None] * len(flights)
-        for i, error in resolved.errors.items():
-            out[i] = error
-        if not resolved.positions:
-            return [a for a in out if a is not None]
-        columns = resolved.columns
-        x = build_features(columns, self.tables)
-        origin = columns.origin.tolist()
-        destination = columns.destination.tolist()
-        for name, (rows, scores) in self.raw_scores(x).items():
-            runtime = self._variants[name]
-            top, weights = self._explainer.rank(scores[:, runtime.groups], x[rows])
-            at: list[int] = rows.tolist()
-            factors = self._explainer.factors(
-                top.tolist(),
-                weights.tolist(),
-                x[rows].tolist(),
-                [origin[i] for i in at],
-                [destination[i] for i in at],
-            )
-            answers = map(runtime.probabilities, scores[:, runtime.log_odds].tolist())
-            for i, (probabilities, chance), found in zip(at, answers, factors, strict=True):
-                out[resolved.positions[i]] = self._prediction(
-                    probabilities, chance, found, resolved.notices[i]
-                )
-        return [a for a in out if a is not None]
-
-    def _prediction(
-        self,
-        probabilities: list[float],
-        cancellation: float | None,
-        factors: tuple[Factor, ...],
-        notices: tuple[Notice, ...],
-    ) -> Prediction:
-        return Prediction(
-            delayed=probabilities[0] >= self.decision_threshold,
-            probability=probabilities[0],
-            probabilities=dict(zip(self.thresholds, probabilities, strict=True)),
-            cancellation=cancellation,
-            factors=factors,
-            warnings=notices,
-            decision_threshold=self.decision_threshold,
-            model_version=self.version,
-        )
+        """Predictions for many flights, in order; a flight that cannot be predicted gets its
+        FlightError in its place (the others are still answered; an item that is already a
+        FlightError stays as it is)."""
+        return self.predict_table(FlightTable.from_flights(flights)).predictions()
 
     # -- readiness ----------------------------------------------------------------------------
 

@@ -11,17 +11,18 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msgspec
 import numpy as np
 
 from flightontime_core.airports import Airport, distance_m, renamed, resolve_airport
 from flightontime_core.calendar import EPOCH_ORDINAL
 from flightontime_core.errors import FlightError, Problem, problem
-from flightontime_core.features import MINUTES_PER_DAY, N_WEATHER, FeatureTables, FlightColumns
+from flightontime_core.features import MINUTES_PER_DAY, FeatureTables
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import (
     AIRLINE_PATTERN,
     AIRPORT_PATTERN,
@@ -35,8 +36,6 @@ from flightontime_core.flights import (
     MIN_YEAR,
     WEATHER_BOUNDS,
     WEATHER_FIELDS,
-    Flight,
-    Weather,
 )
 from flightontime_core.prediction import Notice, notice
 
@@ -83,47 +82,6 @@ def parse_departure(value: datetime | str) -> datetime | Problem:
     return value
 
 
-_BOUNDS = tuple(WEATHER_BOUNDS[name] for name in WEATHER_FIELDS)
-_NUMBERS = (float, int)
-
-
-def weather_row(weather: Weather | None) -> tuple[float, ...] | list[Problem] | None:
-    """The weather in `WEATHER_FIELDS` order (NaN where missing), its problems, or None."""
-    if weather is None:
-        return None
-    values = msgspec.structs.astuple(weather)  # the fields in WEATHER_FIELDS order
-    row: list[float] = []
-    given = False
-    for value, (lo, hi) in zip(values, _BOUNDS, strict=True):
-        if value is None:
-            row.append(math.nan)
-        elif type(value) in _NUMBERS and lo <= value <= hi:  # NaN and infinities fail here
-            row.append(float(value))
-            given = True
-        else:
-            return _weather_problems(values)
-    return tuple(row) if given else None
-
-
-def _weather_problems(values: tuple[object, ...]) -> list[Problem]:
-    """Every problem of a weather row that `weather_row`'s fast path refused."""
-    problems: list[Problem] = []
-    for name, value in zip(WEATHER_FIELDS, values, strict=True):
-        if value is None:
-            continue
-        field = f"weather.{name}"
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(problem(field, "wrong_type", expected="number"))
-            continue
-        number = float(value)
-        lo, hi = WEATHER_BOUNDS[name]
-        if not math.isfinite(number):
-            problems.append(problem(field, "not_finite"))
-        elif not lo <= number <= hi:
-            problems.append(problem(field, "out_of_range", min=lo, max=hi))
-    return problems
-
-
 def unlisted_airport(code: str) -> Airport:
     """A well-formed code no reference table knows: no coordinates, time zone or country."""
     return Airport(
@@ -134,38 +92,6 @@ def unlisted_airport(code: str) -> Airport:
 def located(airport: Airport) -> bool:
     """Whether an airport has coordinates (an unlisted code has none)."""
     return math.isfinite(airport.lat) and math.isfinite(airport.lon)
-
-
-def _distance_value(value: object, field: str, limit: float) -> float | Problem:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return problem(field, "wrong_type", expected="number")
-    if not math.isfinite(value):
-        return problem(field, "not_finite")
-    if not 0 < value <= limit:
-        return problem(field, "not_positive", max=limit)
-    return float(value)
-
-
-def given_distance(metres: object, km: object) -> tuple[float, str, float] | list[Problem] | None:
-    """A flight's given distance as (metres, the unit it came in, the value as sent), its
-    problems (a bad value; both fields given and disagreeing), or None when none is given."""
-    m = None if metres is None else _distance_value(metres, "distance_m", MAX_DISTANCE_M)
-    k = None if km is None else _distance_value(km, "distance_km", MAX_DISTANCE_KM)
-    if isinstance(m, Problem) or isinstance(k, Problem):
-        return [v for v in (m, k) if isinstance(v, Problem)]
-    if m is not None and k is not None:
-        if abs(m - k * 1000.0) > DISTANCE_AGREEMENT_M:
-            # One problem per field, so the answer names both disagreeing fields.
-            return [
-                problem("distance_m", "distances_disagree", metres=m, km=k),
-                problem("distance_km", "distances_disagree", metres=m, km=k),
-            ]
-        return m, "m", m
-    if m is not None:
-        return m, "m", m
-    if k is not None:
-        return k * 1000.0, "km", k
-    return None
 
 
 def plausible(metres: float, great_circle_m: float) -> bool:
@@ -180,31 +106,6 @@ def probable_unit(value: float, unit: str, great_circle_m: float) -> str:
         if other != unit and plausible(value * metres, great_circle_m):
             return other
     return ""
-
-
-def checked_distance(
-    route: Route, given: tuple[float, str, float] | None
-) -> tuple[float, Notice | None]:
-    """The distance the features use, and the notice when the given one cannot be the route's.
-
-    Without a given distance: the great circle (NaN when an airport has no coordinates). A
-    given distance is used unless both airports are located and it is outside the physical
-    bounds of the great circle; then the great circle is used and the notice says which unit
-    the value probably was in."""
-    great_circle = route.distance_m
-    if given is None:
-        return great_circle, None
-    metres, unit, value = given
-    if not math.isfinite(great_circle) or plausible(metres, great_circle):
-        return metres, None
-    return great_circle, notice(
-        "distance_replaced",
-        value=value,
-        unit=unit,
-        probable=probable_unit(value, unit, great_circle),
-        route=f"{route.origin.icao}-{route.destination.icao}",
-        km=round(great_circle / 1000.0, 1),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +124,19 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """Usable flights as columns (in request order) and the problems of the others."""
+    """The usable flights of a table as columns (in input order) and the problems of the
+    others."""
 
-    positions: list[int]  # indices of the usable flights in the input
-    columns: FlightColumns
-    notices: list[tuple[Notice, ...]]
-    errors: dict[int, FlightError]
+    n: int  # rows of the table
+    rows: np.ndarray  # intp: the usable rows' positions in the table
+    routes: list[Route]  # the distinct routes of the usable rows
+    route: np.ndarray  # intp per usable row: its route in `routes`
+    minutes: np.ndarray  # int64: local wall-clock minutes since 1970-01-01 at the origin
+    distance_m: np.ndarray  # float64: what the features use
+    weather: np.ndarray | None  # (m, N_WEATHER) float64, NaN where not given; None: no row has
+    notices: list[tuple[Notice, ...]]  # the distinct notice lists
+    notice_index: np.ndarray  # intp per usable row
+    errors: dict[int, FlightError]  # by position in the table
 
 
 class Resolver:
@@ -300,93 +208,289 @@ class Resolver:
         plain = (*notices, WEATHER_MISSING) if self.uses_weather else tuple(notices)
         return Route(code, first, second, distance_m(first, second), tuple(notices), plain)
 
-    def flight(
-        self, flight: Flight
-    ) -> tuple[Route, int, float, tuple[float, ...] | None, tuple[Notice, ...]] | FlightError:
-        """One flight resolved: route, local minutes, distance, weather row and notices."""
-        route = self.route(flight.airline, flight.origin, flight.destination)
-        problems: list[Problem] = [] if isinstance(route, Route) else list(route)
-        departure = parse_departure(flight.departure)
-        if isinstance(departure, Problem):
-            problems.append(departure)
-        given = given_distance(flight.distance_m, flight.distance_km)
-        if isinstance(given, list):
-            problems.extend(given)
-        weather = weather_row(flight.weather)
-        if isinstance(weather, list):
-            problems.extend(weather)
-        if problems or not isinstance(route, Route) or isinstance(weather, list):
-            return FlightError(problems)
-        assert isinstance(departure, datetime)
-        assert not isinstance(given, list)
-        distance, mismatch = checked_distance(route, given)
-        if departure.tzinfo is None and weather is None and mismatch is None:
-            notices = route.plain_notices
+    def table(self, flights: FlightTable) -> Resolved:
+        """Every flight of a table resolved, as columns of the usable ones (in input order),
+        and the problems of the others: each distinct route and departure text is worked out
+        once, every rule on numbers runs over whole columns (and is skipped where a column
+        has nothing to check)."""
+        n = len(flights)
+        problems: dict[int, list[Problem]] = {i: list(p) for i, p in flights.problems.items()}
+        errors: dict[int, FlightError] = dict(flights.refused)
+
+        routes = [self.route(*key) for key in flights.routes.values]
+        route_index = flights.routes.index
+        for k, found in enumerate(routes):
+            if not isinstance(found, Route):
+                for i in np.flatnonzero(route_index == k).tolist():
+                    problems.setdefault(i, []).extend(found)
+
+        # Departures: the clock time as given and, where an offset was given, the instant.
+        parsed = [parse_departure(value) for value in flights.departures.values]
+        departure_index = flights.departures.index
+        wall = []
+        aware_any = False
+        for j, found in enumerate(parsed):
+            if isinstance(found, Problem):
+                wall.append(0)
+                for i in np.flatnonzero(departure_index == j).tolist():
+                    problems.setdefault(i, []).append(found)
+            else:
+                wall.append(local_minutes(found))
+                aware_any = aware_any or found.tzinfo is not None
+        wall_of = np.array(wall or [0], dtype=np.int64)
+
+        given, unit = _given_distances(flights.distance_m, flights.distance_km, problems)
+        weather = flights.weather
+        if weather is not None:
+            _check_weather(weather, problems)
+
+        for i, found in problems.items():
+            if i not in errors:
+                errors[i] = FlightError(sorted(found, key=_field_rank))
+        if errors or not all(isinstance(r, Route) for r in routes):
+            live = np.ones(n, dtype=bool)
+            live[list(errors)] = False
+            rows = np.flatnonzero(live)
+            # The distinct routes of the usable rows, renumbered.
+            used, inverse = np.unique(route_index[rows], return_inverse=True)
+            kept = [routes[k] for k in used.tolist()]
+            route = inverse.astype(np.intp).ravel()
+            departure = departure_index[rows]
         else:
-            extra: list[Notice] = []
-            if departure.tzinfo is not None:
-                zone = _zone(route.origin.tz) if route.origin.tz else None
-                if zone is None:
-                    # No zone known for the airport: the given clock time is the best we have.
-                    extra.append(notice("unknown_timezone", airport=route.origin.icao))
-                    departure = departure.replace(tzinfo=None)
-                else:
-                    departure = departure.astimezone(zone).replace(tzinfo=None)
-            if weather is not None and not self.uses_weather:
-                extra.append(WEATHER_IGNORED)
-                weather = None
-            elif weather is None and self.uses_weather:
-                extra.append(WEATHER_MISSING)
-            if mismatch is not None:
-                extra.append(mismatch)
-            notices = (*route.notices, *extra)
-        return route, local_minutes(departure), distance, weather, notices
+            rows = np.arange(n)
+            kept, route, departure = routes, route_index, departure_index
+        usable: list[Route] = kept  # type: ignore[assignment]  # refused rows' are left out
+        minutes = wall_of[departure]
+        flags: np.ndarray | None = None  # per row, where rows differ in what they add
+        if aware_any:
+            aware = np.array([isinstance(d, datetime) and d.tzinfo is not None for d in parsed])
+            rows_aware = np.flatnonzero(aware[departure])
+            utc = np.array(
+                [_utc_minutes(d) if isinstance(d, datetime) else 0 for d in parsed], dtype=np.int64
+            )
+            local, unknown = _local_minutes(
+                utc[departure[rows_aware]],
+                [usable[k].origin.tz for k in route[rows_aware].tolist()],
+            )
+            # No zone known for the airport: the given clock time is the best there is.
+            minutes[rows_aware] = np.where(unknown, minutes[rows_aware], local)
+            if unknown.any():
+                flags = np.zeros(rows.size, dtype=np.int64)
+                flags[rows_aware[unknown]] |= _UNKNOWN_ZONE
 
-    def many(self, flights: Sequence[Flight | FlightError | None]) -> Resolved:
-        """`flight` for many, straight into columns (an error or None: refused before)."""
-        positions: list[int] = []
-        routes: list[Route] = []
-        minutes: list[int] = []
-        distances: list[float] = []
-        notices: list[tuple[Notice, ...]] = []
-        weather: dict[int, tuple[float, ...]] = {}
-        errors: dict[int, FlightError] = {}
-        for i, flight in enumerate(flights):
-            if flight is None:
-                continue
-            if isinstance(flight, FlightError):
-                errors[i] = flight
-                continue
-            resolved = self.flight(flight)
-            if isinstance(resolved, FlightError):
-                errors[i] = resolved
-                continue
-            route, minute, km, row, notes = resolved
-            if row is not None:
-                weather[len(positions)] = row
-            positions.append(i)
-            routes.append(route)
-            minutes.append(minute)
-            distances.append(km)
-            notices.append(notes)
-        return Resolved(positions, _columns(routes, minutes, distances, weather), notices, errors)
+        distance = np.array([r.distance_m for r in usable] or [0.0])[route]
+        implausible = None
+        if given is not None:
+            given_rows = given[rows] if errors else given
+            distance, implausible = _checked_distances(given_rows, distance)
+
+        row_weather = None if weather is None else weather[rows] if errors else weather
+        uniform = 0  # what every row adds, when they all add the same
+        if row_weather is not None:
+            has_weather = ~np.isnan(row_weather).all(axis=1)
+            if has_weather.all():
+                uniform = 0 if self.uses_weather else _WEATHER_IGNORED
+            else:
+                flags = np.zeros(rows.size, dtype=np.int64) if flags is None else flags
+                flags[has_weather if not self.uses_weather else ~has_weather] |= (
+                    _WEATHER_IGNORED if not self.uses_weather else _WEATHER_MISSING
+                )
+            if not self.uses_weather or not has_weather.any():
+                row_weather = None
+        elif self.uses_weather:
+            uniform = _WEATHER_MISSING
+
+        if flags is None:
+            notices = [_with_flags(r, uniform) for r in usable]
+            notice_index = route
+        else:
+            notices, notice_index = _notices(usable, route, flags | uniform)
+        if implausible is not None:
+            notice_index = notice_index.copy()
+            for i in np.flatnonzero(implausible).tolist():
+                value, sent_unit = _sent(flights, int(rows[i]), unit)
+                replaced = _replaced(usable[route[i]], value, sent_unit)
+                notices.append((*notices[notice_index[i]], replaced))
+                notice_index[i] = len(notices) - 1
+        return Resolved(
+            n,
+            rows,
+            usable,
+            route,
+            minutes,
+            distance,
+            row_weather,
+            notices,
+            notice_index,
+            errors,
+        )
 
 
-def _columns(
-    routes: Sequence[Route],
-    minutes: Sequence[int],
-    distances: Sequence[float],
-    weather: dict[int, tuple[float, ...]],
-) -> FlightColumns:
-    n = len(routes)
-    rows = np.full((n, N_WEATHER), np.nan)
-    for i, row in weather.items():
-        rows[i] = row
-    return FlightColumns(
-        airline=np.array([r.airline for r in routes], dtype=object),
-        origin=np.array([r.origin.icao for r in routes], dtype=object),
-        destination=np.array([r.destination.icao for r in routes], dtype=object),
-        minutes=np.array(minutes, dtype=np.int64),
-        distance_m=np.array(distances, dtype=np.float64),
-        weather=rows,
+def _with_flags(route: Route, flag: int) -> tuple[Notice, ...]:
+    """A route's notices with what a row adds to them (`_UNKNOWN_ZONE` | ...)."""
+    if flag == _WEATHER_MISSING:
+        return route.plain_notices
+    if not flag:
+        return route.notices
+    extra: list[Notice] = []
+    if flag & _UNKNOWN_ZONE:
+        extra.append(notice("unknown_timezone", airport=route.origin.icao))
+    if flag & _WEATHER_IGNORED:
+        extra.append(WEATHER_IGNORED)
+    if flag & _WEATHER_MISSING:
+        extra.append(WEATHER_MISSING)
+    return (*route.notices, *extra)
+
+
+def _notices(
+    routes: Sequence[Route], route: np.ndarray, flags: np.ndarray
+) -> tuple[list[tuple[Notice, ...]], np.ndarray]:
+    """Each row's notices as an index into the distinct notice lists of the batch."""
+    key = route.astype(np.int64) * _FLAG_SPAN + flags
+    distinct, index = np.unique(key, return_inverse=True)
+    notices = [
+        _with_flags(routes[r], f) for r, f in (divmod(v, _FLAG_SPAN) for v in distinct.tolist())
+    ]
+    return notices, index.astype(np.intp).ravel()
+
+
+def _checked_distances(
+    given: np.ndarray, great_circle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distance the features use (the given one unless it cannot be the route's, or none
+    is given: then the great circle, NaN where an airport has no coordinates) and which rows'
+    given distance was replaced."""
+    implausible = (given < MIN_DISTANCE_RATIO * great_circle) | (
+        given > MAX_DISTANCE_RATIO * great_circle + DISTANCE_MARGIN_M
+    )  # False wherever either is NaN
+    use_given = ~np.isnan(given) & ~implausible
+    return np.where(use_given, given, great_circle), implausible
+
+
+# Bits of what a row adds to its route's notices.
+_UNKNOWN_ZONE: Final = 1
+_WEATHER_IGNORED: Final = 2
+_WEATHER_MISSING: Final = 4
+_FLAG_SPAN: Final = 8
+_FIELD_ORDER: Final = ("airline", "origin", "destination", "departure", "distance_m", "distance_km")
+
+
+def _field_rank(found: Problem) -> int:
+    """Problems in the order of the flight's fields (the weather's last, in its order)."""
+    head = found.field.partition(".")[0]
+    if head == "weather":
+        return len(_FIELD_ORDER) + WEATHER_FIELDS.index(found.field.partition(".")[2])
+    return _FIELD_ORDER.index(head) if head in _FIELD_ORDER else -1
+
+
+def _utc_minutes(departure: datetime) -> int:
+    """Minutes since 1970-01-01 UTC of an aware time (0 for a naive one: not used)."""
+    if departure.tzinfo is None:
+        return 0
+    return local_minutes(departure.astimezone(UTC).replace(tzinfo=None))
+
+
+def _local_minutes(utc: np.ndarray, zones: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Local wall-clock minutes of UTC minutes at each row's origin zone, through the zone's
+    UTC offset at each instant involved; and the rows whose zone is unknown."""
+    offsets: dict[tuple[str, int], int | None] = {}
+    out = utc.copy()
+    unknown = np.zeros(utc.size, dtype=bool)
+    for i, (key, minute) in enumerate(zip(zones, utc.tolist(), strict=True)):
+        offset = offsets.get((key, minute), -1)
+        if offset == -1:
+            zone = _zone(key) if key else None
+            offset = None if zone is None else _offset_minutes(zone, minute)
+            offsets[(key, minute)] = offset
+        if offset is None:
+            unknown[i] = True
+        else:
+            out[i] += offset
+    return out, unknown
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _offset_minutes(zone: ZoneInfo, utc_minute: int) -> int:
+    """A zone's UTC offset in minutes at an instant."""
+    offset = (_EPOCH + timedelta(minutes=utc_minute)).astimezone(zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) // 60
+
+
+def _given_distances(
+    metres: np.ndarray | None, km: np.ndarray | None, problems: dict[int, list[Problem]]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The given distance of each row in metres (NaN: none given; None: no row gives one) and
+    the unit it came in (0: m, 1: km); each bad or disagreeing value is its row's problem."""
+    if metres is None and km is None:
+        return None, None
+    for values, name, limit in (
+        (metres, "distance_m", MAX_DISTANCE_M),
+        (km, "distance_km", MAX_DISTANCE_KM),
+    ):
+        if values is None:
+            continue
+        infinite = np.isinf(values)
+        for i in np.flatnonzero(infinite).tolist():
+            problems.setdefault(i, []).append(problem(name, "not_finite"))
+        outside = ~infinite & ((values <= 0) | (values > limit))  # False where NaN
+        for i in np.flatnonzero(outside).tolist():
+            problems.setdefault(i, []).append(problem(name, "not_positive", max=limit))
+    if km is None:
+        return metres, None
+    if metres is None:
+        return km * 1000.0, None
+    disagree = np.abs(metres - km * 1000.0) > DISTANCE_AGREEMENT_M  # False where either is NaN
+    for i in np.flatnonzero(disagree).tolist():
+        m, k = float(metres[i]), float(km[i])
+        if not (math.isfinite(m) and math.isfinite(k)):
+            continue
+        # One problem per field, so the answer names both disagreeing fields.
+        problems.setdefault(i, []).extend(
+            [
+                problem("distance_m", "distances_disagree", metres=m, km=k),
+                problem("distance_km", "distances_disagree", metres=m, km=k),
+            ]
+        )
+    unit = np.where(np.isnan(metres), 1, 0)
+    return np.where(np.isnan(metres), km * 1000.0, metres), unit
+
+
+def _sent(flights: FlightTable, row: int, unit: np.ndarray | None) -> tuple[float, str]:
+    """The distance value of a row as it was sent, and its unit."""
+    if flights.distance_m is None or (unit is not None and unit[row]):
+        assert flights.distance_km is not None
+        return float(flights.distance_km[row]), "km"
+    return float(flights.distance_m[row]), "m"
+
+
+def _replaced(route: Route, value: float, unit: str) -> Notice:
+    """The notice of a given distance that cannot be the route's (the great circle is used)."""
+    great_circle = route.distance_m
+    return notice(
+        "distance_replaced",
+        value=value,
+        unit=unit,
+        probable=probable_unit(value, unit, great_circle),
+        route=f"{route.origin.icao}-{route.destination.icao}",
+        km=round(great_circle / 1000.0, 1),
     )
+
+
+_LOWER: Final = np.array([WEATHER_BOUNDS[name][0] for name in WEATHER_FIELDS])
+_UPPER: Final = np.array([WEATHER_BOUNDS[name][1] for name in WEATHER_FIELDS])
+
+
+def _check_weather(weather: np.ndarray, problems: dict[int, list[Problem]]) -> None:
+    """Each weather value outside its bounds (or infinite) is its row's problem."""
+    bad = (weather < _LOWER) | (weather > _UPPER)  # False where NaN: not given
+    for i, j in zip(*np.nonzero(bad), strict=True):
+        name = WEATHER_FIELDS[int(j)]
+        value = float(weather[i, j])
+        field = f"weather.{name}"
+        if not math.isfinite(value):
+            problems.setdefault(int(i), []).append(problem(field, "not_finite"))
+        else:
+            lo, hi = WEATHER_BOUNDS[name]
+            problems.setdefault(int(i), []).append(problem(field, "out_of_range", min=lo, max=hi))

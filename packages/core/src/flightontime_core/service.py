@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from flightontime_core.airports import resolve_airport
 from flightontime_core.bundle import MANIFEST_FILE
 from flightontime_core.errors import BundleError, FlightError
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import Flight
 from flightontime_core.model import Model, load_model
 from flightontime_core.prediction import Prediction
+from flightontime_core.prediction_table import PredictionTable
 
 # Manifest keys never shown by `describe`, at any depth (a bundle should hold none, but a
 # training run could record its environment).
@@ -173,25 +176,33 @@ class PredictionService:
         """One flight, by its origin's bundle; raises FlightError naming each problem."""
         return self.models[self.bundle_index(flight.origin)].predict(flight)
 
+    def predict_table(self, flights: FlightTable) -> PredictionTable:
+        """A table of flights as columns, each flight by its origin's bundle (one pass per
+        bundle)."""
+        if len(self.models) == 1:
+            return self.model.predict_table(flights)
+        # Each distinct route's bundle, then each row's by its route.
+        bundle = np.array(
+            [self.bundle_index(origin) for _, origin, _ in flights.routes.values] + [0],
+            dtype=np.intp,
+        )[flights.routes.index]
+        if flights.refused:
+            bundle[list(flights.refused)] = 0
+        used = np.unique(bundle).tolist()
+        if len(used) == 1:
+            return self.models[used[0]].predict_table(flights)
+        parts = []
+        for index in used:
+            positions = np.flatnonzero(bundle == index)
+            parts.append((positions, self.models[index].predict_table(flights.take(positions))))
+        return PredictionTable.combine(len(flights), parts)
+
     def predict_many(
         self, flights: Sequence[Flight | FlightError]
     ) -> list[Prediction | FlightError]:
-        """Many flights, one pass per bundle, each answered or refused on its own (an item that
-        is already a FlightError, refused by the adapter's decoding, stays in its place)."""
-        if len(self.models) == 1:
-            return self.model.predict_many(flights)
-        groups: dict[int, list[int]] = {}
-        for position, flight in enumerate(flights):
-            index = 0 if isinstance(flight, FlightError) else self.bundle_index(flight.origin)
-            groups.setdefault(index, []).append(position)
-        if len(groups) == 1:
-            return self.models[next(iter(groups))].predict_many(flights)
-        out: list[Prediction | FlightError | None] = [None] * len(flights)
-        for index, positions in groups.items():
-            answers = self.models[index].predict_many([flights[i] for i in positions])
-            for position, answer in zip(positions, answers, strict=True):
-                out[position] = answer
-        return [a for a in out if a is not None]
+        """Many flights, each answered or refused on its own (an item that is already a
+        FlightError, refused by the adapter's decoding, stays in its place)."""
+        return self.predict_table(FlightTable.from_flights(flights)).predictions()
 
     def describe(self) -> dict[str, Any]:
         """The default bundle's manifest as plain data (version, data, split, metrics), no
