@@ -23,7 +23,6 @@ from flightontime_core.scoring import (
     score_chunk,
     score_file,
     score_frame,
-    score_rows,
     score_table,
 )
 from flightontime_core.tables import TableError
@@ -156,7 +155,7 @@ def test_score_file_writes_what_score_table_answers(
     assert all(total >= done for done, total in seen)
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
     if suffix == ".parquet":
-        assert pq.read_table(target).equals(scored.table)
+        assert decoded(pq.read_table(target)).equals(decoded(scored.table))
         return
     # CSV: every cell as text; the input's written back as it was read.
     got = pacsv.read_csv(
@@ -209,6 +208,21 @@ def test_score_file_of_an_empty_table(
         assert pq.read_table(target).column_names == header
 
 
+def decoded(table: pa.Table) -> pa.Table:
+    """The table with its dictionary-encoded columns as plain ones (each chunk of a file may
+    carry its own dictionary: the values are what is compared)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            name: column.cast(column.type.value_type)
+            if pa.types.is_dictionary(column.type)
+            else column
+            for name, column in zip(table.column_names, table.columns, strict=True)
+        }
+    )
+
+
 def test_score_frame_is_score_table_in_pandas(
     service: PredictionService, flights: pa.Table, scored: ScoredTable
 ) -> None:
@@ -219,7 +233,7 @@ def test_score_frame_is_score_table_in_pandas(
     out = score_frame(service, frame)
     assert list(out.columns) == list(output_columns(service.thresholds))
     assert out.index.equals(frame.index)
-    want = scored.table.select(list(out.columns)).to_pandas()
+    want = decoded(scored.table.select(list(out.columns))).to_pandas()
     want.index = frame.index
     pd.testing.assert_frame_equal(out, want, check_dtype=False)
     assert out["previsao"].isna().sum() == len(BAD)
@@ -242,15 +256,24 @@ def test_score_frame_reads_mixed_object_columns(service: PredictionService) -> N
     assert out["erro"].tolist() == ["", "", "companhia: required field is missing"]
 
 
-def test_score_rows_is_engine_neutral(service: PredictionService) -> None:
-    rows = {
+def test_score_chunk_reads_numbers_as_text_or_numbers_alike(service: PredictionService) -> None:
+    import pyarrow as pa
+
+    base = {
         "companhia": ["AA", "AA", None],
         "origem": ["JFK", "JFK", "JFK"],
         "destino": ["LAX", "LAX", "LAX"],
         "data_partida": ["2013-11-10T14:30:00", "2013-11-10T14:30:00", "2013-11-10T14:30:00"],
-        "vento_kmh": ["30", 30.0, None],  # text (CSV) and numbers (Parquet, pandas) alike
     }
-    scored = score_rows(service, rows, 3, "en")
-    assert scored.columns["probabilidade"][0] == scored.columns["probabilidade"][1]
-    assert scored.bad_rows == {2: [("companhia", "required")]}
-    assert scored.columns["erro"] == ["", "", "companhia: required field is missing"]
+    as_text = score_chunk(service, pa.table({**base, "vento_kmh": [" 30", "abc", None]}), "en")
+    as_numbers = score_chunk(service, pa.table({**base, "vento_kmh": [30.0, 30.0, None]}), "en")
+    names = output_columns(service.thresholds)
+    text = dict(zip(names, as_text.columns, strict=True))
+    numbers = dict(zip(names, as_numbers.columns, strict=True))
+    assert text["probabilidade"][0] == numbers["probabilidade"][0] == numbers["probabilidade"][1]
+    assert as_numbers.bad_rows == {2: [("companhia", "required")]}
+    assert as_text.bad_rows == {
+        1: [("clima.vento_kmh", "wrong_type")],
+        2: [("companhia", "required")],
+    }
+    assert numbers["erro"].to_pylist() == ["", "", "companhia: required field is missing"]

@@ -17,7 +17,7 @@ from .server import JAVA_REQUEST, TOKEN
 
 
 class _Broken(PredictionService):
-    def predict(self, flight: Any) -> Any:
+    def predict_table(self, flights: Any) -> Any:
         raise RuntimeError("internal detail /srv/secret/path")
 
 

@@ -28,6 +28,14 @@ def _flight(request: dict[str, object]) -> Flight:
     return flight
 
 
+def _answer(core: PredictionService, language: str) -> object:
+    """The core's contract answer for UNKNOWN_AIRLINE, in `language`."""
+    from flightontime_core.flight_table import FlightTable
+
+    table = core.predict_table(FlightTable.from_flights([_flight(UNKNOWN_AIRLINE)]))
+    return contract.answers(table, language)[0]
+
+
 @pytest.mark.parametrize(
     ("header", "language"),
     [(None, "pt"), ("pt-BR", "pt"), ("en", "en"), ("en-US,pt;q=0.5", "en"), ("fr", "pt")],
@@ -37,7 +45,7 @@ def test_answer_is_the_cores_in_the_asked_language(
 ) -> None:
     headers = {"Accept-Language": header} if header else {}
     body = server.client().post("/predict", json=UNKNOWN_AIRLINE, headers=headers).json()
-    assert body == contract.answer(core.predict(_flight(UNKNOWN_AIRLINE)), language)
+    assert body == _answer(core, language)
     assert body["status"] in contract.STATUS[language]
 
 
@@ -61,7 +69,7 @@ def test_batch_answers_in_the_asked_language(server: Server, core: PredictionSer
         .json()
     )
     first, second = body["resultados"]
-    assert first == contract.answer(core.predict(_flight(UNKNOWN_AIRLINE)), "en")
+    assert first == _answer(core, "en")
     assert second["erro"]["mensagem"] == "Invalid flight."
     assert second["erro"]["detalhes"][0]["motivo"] == (
         "airport code must be 3 or 4 letters or digits (IATA or ICAO)"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from prometheus_client import REGISTRY, generate_latest
 
-from flightontime_core.prediction import Prediction
+from flightontime_core.prediction_table import PredictionTable
 from flightontime_server import metrics
 
 WATCHED = (
@@ -28,17 +29,32 @@ def _snapshot() -> dict[str, float]:
     return out
 
 
-def _prediction(late: bool, probability: float, version: str = "m-test") -> Prediction:
-    return Prediction(
-        delayed=late,
-        probability=probability,
-        probabilities={15: probability},
-        cancellation=None,
-        factors=(),
-        warnings=(),
-        decision_threshold=0.3,
-        model_version=version,
+def _answers(*flights: tuple[bool, float, str]) -> PredictionTable:
+    """The core's answers (as columns) of flights given as (late, probability, version)."""
+    m = len(flights)
+    versions = sorted({version for _, _, version in flights})
+    return PredictionTable(
+        n=m,
+        thresholds=(15,),
+        rows=np.arange(m),
+        probabilities=np.array([[p] for _, p, _ in flights]).reshape(m, 1),
+        cancellation=np.full(m, np.nan),
+        # A late flight's cut-off is its probability, an on-time one's just above it.
+        decision_threshold=np.array([p if late else p + 0.01 for late, p, _ in flights]),
+        version=np.array([versions.index(v) for _, _, v in flights], dtype=np.intp),
+        versions=versions,
+        factor_group=np.full((m, 3), -1),
+        factor_weight=np.zeros((m, 3)),
+        factor_key=np.full((m, 3), -1),
+        factor_params=[],
+        notice_index=np.zeros(m, dtype=np.intp),
+        notices=[()],
+        errors={},
     )
+
+
+def _prediction(late: bool, probability: float, version: str = "m-test") -> PredictionTable:
+    return _answers((late, probability, version))
 
 
 def _counted(late: bool, version: str = "m-test") -> None:
@@ -72,7 +88,9 @@ def test_flush_adds_what_direct_observation_adds() -> None:
     for seconds, late, probability in single:
         pending.single(seconds, _prediction(late, probability))
     for seconds, batch, late_flags in batches:
-        pending.batch(seconds, [_prediction(f, p) for p, f in zip(batch, late_flags, strict=True)])
+        pending.batch(
+            seconds, _answers(*((f, p, "m-test") for p, f in zip(batch, late_flags, strict=True)))
+        )
     assert _snapshot() == direct  # nothing is added before the flush
     pending.flush()
     bulk = _snapshot()
@@ -87,7 +105,7 @@ def test_a_full_backlog_flushes_itself() -> None:
     pending = metrics.PendingPredictions(limit=3)
     before = _snapshot()
     pending.single(0.001, _prediction(True, 0.9))
-    pending.batch(0.002, [_prediction(True, 0.8), _prediction(False, 0.1)])
+    pending.batch(0.002, _answers((True, 0.8, "m-test"), (False, 0.1, "m-test")))
     after = _snapshot()
     assert after["flightontime_prediction_probability_count"] == (
         before["flightontime_prediction_probability_count"] + 3
@@ -112,7 +130,7 @@ def test_predictions_carry_the_version_of_the_bundle_that_answered() -> None:
 
     before_a, before_b = count("m-a"), count("m-b")
     pending = metrics.PendingPredictions()
-    pending.batch(0.001, [_prediction(True, 0.9, "m-a"), _prediction(True, 0.8, "m-b")])
+    pending.batch(0.001, _answers((True, 0.9, "m-a"), (True, 0.8, "m-b")))
     pending.single(0.001, _prediction(True, 0.7, "m-b"))
     pending.flush()
     assert (count("m-a") - before_a, count("m-b") - before_b) == (1.0, 2.0)

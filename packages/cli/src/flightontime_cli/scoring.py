@@ -111,7 +111,8 @@ def predict(
     import msgspec
 
     from flightontime_core import FlightError
-    from flightontime_core.contract import answer, flight_from_json
+    from flightontime_core.contract import answers, flight_from_json
+    from flightontime_core.flight_table import FlightTable
 
     payload: dict[str, Any] = {
         "companhia": companhia,
@@ -132,11 +133,9 @@ def predict(
     if isinstance(flight, FlightError):
         _refuse(flight, lang)
     service = _load_service(model)
-    try:
-        prediction = service.predict(flight)
-    except FlightError as exc:
-        _refuse(exc, lang)
-    body = answer(prediction, lang)
+    (body,) = answers(service.predict_table(FlightTable.from_flights([flight])), lang)
+    if isinstance(body, FlightError):
+        _refuse(body, lang)
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(body), indent=2).decode())
     else:

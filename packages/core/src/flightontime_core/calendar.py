@@ -35,6 +35,27 @@ def holiday_calendar(country: str, first_year: int, last_year: int) -> np.ndarra
     return calendar
 
 
+@lru_cache(maxsize=512)
+def holiday_distances(country: str, first_year: int, last_year: int) -> tuple[int, np.ndarray]:
+    """Every day from 1 January of `first_year` to 31 December of `last_year` (the first as
+    days since 1970-01-01) and its signed days to the nearest holiday (float64; empty without
+    a calendar). Negative: the holiday is ahead; ties go to the coming holiday (travel before
+    a holiday is the busier side)."""
+    first = date(first_year, 1, 1).toordinal() - EPOCH_ORDINAL
+    calendar = holiday_calendar(country, first_year, last_year)
+    if calendar.size == 0:
+        return first, np.empty(0)
+    days = np.arange(first, date(last_year, 12, 31).toordinal() - EPOCH_ORDINAL + 1)
+    last = calendar.size - 1
+    pos = np.searchsorted(calendar, days)
+    to_after = days - calendar[np.minimum(pos, last)]
+    to_before = days - calendar[np.maximum(pos - 1, 0)]
+    nearest = np.where(np.abs(to_after) <= np.abs(to_before), to_after, to_before)
+    out = nearest.astype(np.float64)
+    out.flags.writeable = False  # shared by every caller of the cache
+    return first, out
+
+
 def _year(day: int) -> int:
     return date.fromordinal(day + EPOCH_ORDINAL).year
 
@@ -43,11 +64,8 @@ def days_to_holiday(
     days: np.ndarray, countries: np.ndarray, names: Sequence[str | None]
 ) -> np.ndarray:
     """Signed days from each date (days since 1970-01-01) to the nearest public holiday of its
-    country; `countries` indexes `names` for each row; NaN without a calendar.
-
-    Negative: the holiday is ahead; ties go to the coming holiday (travel before a holiday is
-    the busier side). One sorted search per country over the years the dates span.
-    """
+    country (`holiday_distances`); `countries` indexes `names` for each row; NaN without a
+    calendar."""
     out = np.full(days.shape[0], np.nan)
     for k, country in enumerate(names):
         if country is None:
@@ -56,16 +74,11 @@ def days_to_holiday(
         d = days if rows is None else days[rows]
         if d.size == 0:
             continue
-        calendar = holiday_calendar(country, _year(int(d.min())), _year(int(d.max())))
-        if calendar.size == 0:
+        first, distances = holiday_distances(country, _year(int(d.min())), _year(int(d.max())))
+        if distances.size == 0:
             continue
-        last = calendar.size - 1
-        pos = np.searchsorted(calendar, d)
-        to_after = d - calendar[np.minimum(pos, last)]
-        to_before = d - calendar[np.maximum(pos - 1, 0)]
-        nearest = np.where(np.abs(to_after) <= np.abs(to_before), to_after, to_before)
         if rows is None:
-            out[:] = nearest
+            out[:] = distances[d - first]
         else:
-            out[rows] = nearest
+            out[rows] = distances[d - first]
     return out

@@ -7,12 +7,12 @@ flight is spelled the same way everywhere outside the library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
-from flightontime_core.prediction import Prediction
+from flightontime_core.prediction_table import PredictionTable
 
 # Contract name -> library name, for a flight.
 FLIGHT_FIELDS: Final[dict[str, str]] = {
@@ -74,60 +74,50 @@ def contract_field(field: str) -> str:
     return name
 
 
-def round4(p: float) -> float:
-    """A probability as the contract gives it: four decimals."""
-    return round(p * 10000.0) / 10000.0
+def round4(p: Any) -> Any:
+    """Probabilities as the contract gives them: four decimals (an array or one float; half
+    to even, as Python's round)."""
+    import numpy as np
+
+    return np.round(np.asarray(p, dtype=np.float64) * 10000.0) / 10000.0
 
 
-def answer(prediction: Prediction, language: str = "pt") -> dict[str, Any]:
-    """A prediction in the contract's shape, every text in `language`."""
-    return answers([prediction], language)[0]
-
-
-def answers(predictions: Sequence[Prediction], language: str = "pt") -> list[dict[str, Any]]:
-    """`answer` for many predictions; texts are rendered once per distinct factor or notice
-    list of the batch (flights of one route share them)."""
+def answers(table: PredictionTable, language: str = "pt") -> list[dict[str, Any] | FlightError]:
+    """Every flight of a table in the contract's shape, in input order, every text in
+    `language` (rendered once per distinct factor and notice list); a flight that cannot be
+    predicted keeps its FlightError in its place."""
     status = STATUS.get(language, STATUS["pt"])
-    factor_texts: dict[tuple[str, int, bool], str] = {}
-    notice_texts: dict[int, list[str]] = {}
-    keys: dict[int, str] = {}
-    out = []
-    for p in predictions:
-        fatores = []
-        for f in p.factors:
-            # The explainer shares one params tuple among the flights that name the same
-            # thing, so its identity keys the text within this call (all of them stay alive).
-            key = (f.group, id(f.params), f.raises)
-            text = factor_texts.get(key)
-            if text is None:
-                text = factor_texts[key] = f.text(language)
-            fatores.append(text)
-        avisos = notice_texts.get(id(p.warnings))
-        if avisos is None:
-            avisos = notice_texts[id(p.warnings)] = [n.text(language) for n in p.warnings]
-        probabilidades = {}
-        for threshold, value in p.probabilities.items():
-            name = keys.get(threshold)
-            if name is None:
-                name = keys[threshold] = str(threshold)
-            probabilidades[name] = round(value * 10000.0) / 10000.0  # round4, inlined
-        cancellation = p.cancellation
-        out.append(
-            {
-                "previsao": 1 if p.delayed else 0,
-                "probabilidade": round(p.probability * 10000.0) / 10000.0,
-                "status": status[p.delayed],
-                "limiar_decisao": p.decision_threshold,
-                "probabilidades": probabilidades,
-                "probabilidade_cancelamento": None
-                if cancellation is None
-                else round(cancellation * 10000.0) / 10000.0,
-                "versao_modelo": p.model_version,
-                "fatores": fatores,
-                "avisos": list(avisos),
-            }
-        )
-    return out
+    texts, index = table.factor_texts(language)
+    notices = [list(n) for n in table.notice_texts(language)]
+    rounded = round4(table.probabilities).tolist()
+    cancellation = round4(table.cancellation).tolist()
+    names = [str(t) for t in table.thresholds]
+    out: list[dict[str, Any] | FlightError | None] = [None] * table.n
+    for position, error in table.errors.items():
+        out[position] = error
+    for position, p, delayed, cut, c, v, slots, k in zip(
+        table.rows.tolist(),
+        rounded,
+        table.delayed.tolist(),
+        table.decision_threshold.tolist(),
+        cancellation,
+        table.version.tolist(),
+        index.tolist(),
+        table.notice_index.tolist(),
+        strict=True,
+    ):
+        out[position] = {
+            "previsao": 1 if delayed else 0,
+            "probabilidade": p[0],
+            "status": status[delayed],
+            "limiar_decisao": cut,
+            "probabilidades": dict(zip(names, p, strict=True)),
+            "probabilidade_cancelamento": None if c != c else c,
+            "versao_modelo": table.versions[v],
+            "fatores": [texts[j] for j in slots if j >= 0],
+            "avisos": list(notices[k]),
+        }
+    return out  # type: ignore[return-value]  # every position is filled above
 
 
 def problems(error: FlightError, language: str = "pt") -> list[tuple[str, str, str]]:

@@ -101,6 +101,8 @@ def _key_function(
 _H, _M, _W = _I["hour"], _I["minute"], _I["weekday"]
 # Up to this many factor slots, keys are Python tuples; beyond, packed integers sorted by numpy.
 _SMALL = 48
+# A packed key: the group above, a payload of up to 56 bits below.
+_GROUP_SHIFT = 56
 
 
 class Explainer:
@@ -110,6 +112,8 @@ class Explainer:
         self.tables = tables
         self._key_of = tuple(_key_function(g, *_KEYS[name]) for g, name in enumerate(GROUP_NAMES))
         self._params: dict[tuple[object, ...], Params] = {}
+        # Params by packed key (group, what it names, the route's id): `keys` on large batches.
+        self._packed: dict[int, Params] = {}
 
     def rank(self, contributions: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top groups per row (n, TOP) and their contributions; -1 where fewer than TOP count."""
@@ -121,11 +125,17 @@ class Explainer:
         return top, contributions[rows, np.maximum(top, 0)].astype(np.float64)
 
     def keys(
-        self, top: np.ndarray, x: np.ndarray, route: np.ndarray, airports: Sequence[tuple[str, str]]
+        self,
+        top: np.ndarray,
+        x: np.ndarray,
+        route: np.ndarray,
+        airports: Sequence[tuple[str, str]],
+        route_ids: Sequence[int],
     ) -> tuple[np.ndarray, list[Params]]:
         """What each named factor says, as an index per slot (n, TOP) into the distinct
         parameter tuples of the batch (-1 where no factor): each distinct one is worked out
-        once. `route` indexes `airports` ((origin, destination) ICAO codes) for each row."""
+        once, and kept for later batches. `route` indexes `airports` ((origin, destination)
+        ICAO codes) and `route_ids` (the resolver's ids of the routes) for each row."""
         index = np.full(top.shape, -1, dtype=np.intp)
         slots = np.flatnonzero(top.ravel() >= 0)
         if slots.size == 0:
@@ -147,15 +157,23 @@ class Explainer:
                 at.append(found)
             index.ravel()[slots] = at
             return index, distinct
-        packed = (groups.astype(np.int64) << 32) | _payload(groups, x[rows], route[rows])
-        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-        values = x[rows[first]].tolist()
-        for g, row, r in zip(
-            groups[first].tolist(), values, route[rows[first]].tolist(), strict=True
-        ):
-            origin, destination = airports[r]
-            key = self._key_of[g](row, origin, destination)
-            distinct.append(self._cached_params(key, g, row, origin, destination))
+        ids = np.asarray(route_ids, dtype=np.int64)[route[rows]]
+        packed = (groups.astype(np.int64) << _GROUP_SHIFT) | _payload(groups, x[rows], ids)
+        unique, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        cache = self._packed
+        distinct = [cache.get(k) for k in unique.tolist()]  # type: ignore[misc]  # filled below
+        missing = [j for j, found in enumerate(distinct) if found is None]
+        if missing:
+            if len(cache) + len(missing) > _CACHE_MAX:
+                cache.clear()  # bounded: arbitrary inputs cannot grow memory
+            at = first[missing]
+            values = x[rows[at]].tolist()
+            firsts = zip(
+                missing, groups[at].tolist(), values, route[rows[at]].tolist(), strict=True
+            )
+            for j, g, row, r in firsts:
+                origin, destination = airports[r]
+                distinct[j] = cache[int(unique[j])] = self.params(g, row, origin, destination)
         index.ravel()[slots] = inverse.ravel()
         return index, distinct
 
@@ -210,9 +228,9 @@ _GROUP = {name: g for g, name in enumerate(GROUP_NAMES)}
 
 
 def _payload(groups: np.ndarray, x: np.ndarray, route: np.ndarray) -> np.ndarray:
-    """A 32-bit integer per factor slot that, with its group, identifies what it says: the
-    bits of the group's defining feature, or for the groups that name a time or an airport,
-    those values and the row's route."""
+    """An integer per factor slot that, with its group, identifies what it says: the bits of
+    the group's defining feature, or for the groups that name a time or an airport, those
+    values and the route's id."""
     keyed = x[np.arange(groups.size), GROUP_KEY_FEATURE[groups]]
     payload = keyed.astype(np.float32).view(np.uint32).astype(np.int64)
     hour = x[:, _H].astype(np.int64)

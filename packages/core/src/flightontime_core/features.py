@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import numpy as np
@@ -198,6 +198,8 @@ class FeatureTables:
         # Plain Python copies for the per-route lookups (the same float values).
         self._airline_rate_list: list[float] = self.airline_rate.tolist()
         self._route_rate_list: list[float] = self.route_rate.tolist()
+        # Each route's features as requests send it (`route_features`), bounded.
+        self._route_rows: dict[tuple[str, str, str], Any] = {}
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -420,52 +422,79 @@ def count_history(columns: FlightColumns, late: np.ndarray) -> dict[str, Tally]:
 class RouteFeatures:
     """What the features take from k distinct (airline, origin, destination) triples."""
 
-    static: np.ndarray  # (k, 5) float64: airline, origin, destination codes; airline, route rates
-    origin_row: np.ndarray  # (k,) intp: the origin's row in the per-origin tables, -1 if unseen
+    template: np.ndarray  # (k, N_FEATURES) float64: the route's features, NaN for the others
+    hour_rate: np.ndarray  # (k, 24): the origin's delay rate per hour
+    density: np.ndarray  # (k, 7 * 24): the origin's departures per weekday x hour
     country: np.ndarray  # (k,) intp: index into `countries`
     countries: list[str | None]
 
 
-def route_features(tables: FeatureTables, triples: Sequence[tuple[str, str, str]]) -> RouteFeatures:
-    """The per-route part of the features of distinct (airline, origin, destination) triples
-    (airline upper case as given, airports ICAO)."""
+_ROUTE_COLUMNS: Final = tuple(
+    FEATURE_INDEX[name]
+    for name in ("airline", "origin", "destination", "airline_delay_rate", "route_delay_rate")
+)
+_WEATHER_START: Final = WEATHER_SLICE.start
+_HOUR, _MINUTE, _WEEKDAY = FEATURE_INDEX["hour"], FEATURE_INDEX["minute"], FEATURE_INDEX["weekday"]
+_CLOCK: Final = [_HOUR, _MINUTE, _WEEKDAY]
+# Bound on each table's cache of routes' features as requests send them.
+_ROUTE_CACHE_MAX = 8192
+
+
+def _route_row(
+    tables: FeatureTables, airline: str, origin: str, destination: str
+) -> tuple[list[float], np.ndarray, np.ndarray, str | None]:
+    """One route's template row, its origin's hourly rates and densities, and its country."""
     nan = math.nan
     g = tables.global_rate
-    k = len(triples)
-    static = np.empty((k, 5))
-    origin_row = np.empty(k, dtype=np.intp)
+    a = tables.airline_code(airline)
+    o = tables.origin_index.get(origin)
+    d = tables.destination_index.get(destination)
+    r = tables.route_index.get(route_key(origin, destination))
+    row = [nan] * N_FEATURES
+    # Unseen values get the global rate: exactly what smoothing gives a count of zero.
+    values = (
+        nan if a is None else a,
+        nan if o is None else o,
+        nan if d is None else d,
+        g if a is None else tables._airline_rate_list[a],
+        g if r is None else tables._route_rate_list[r],
+    )
+    for column, value in zip(_ROUTE_COLUMNS, values, strict=True):
+        row[column] = float(value)
+    if o is None or not tables.origin_hour_rate.shape[0]:
+        hour_rate, density = np.full(24, g), np.full(7 * 24, nan)
+    else:
+        hour_rate, density = tables.origin_hour_rate[o], tables.density[o].ravel()
+    return row, hour_rate, density, tables.country(origin)
+
+
+def route_features(tables: FeatureTables, triples: Sequence[tuple[str, str, str]]) -> RouteFeatures:
+    """The per-route part of the features of distinct (airline, origin, destination) triples
+    (airline upper case as given, airports ICAO); each triple is looked up once per tables."""
+    cache = tables._route_rows
+    rows = []
+    for triple in triples:
+        found = cache.get(triple)
+        if found is None:
+            if len(cache) >= _ROUTE_CACHE_MAX:
+                cache.clear()  # bounded: arbitrary codes from clients cannot grow memory
+            found = cache[triple] = _route_row(tables, *triple)
+        rows.append(found)
     countries: dict[str | None, int] = {}
-    country = np.empty(k, dtype=np.intp)
-    airline_rate, route_rate = tables._airline_rate_list, tables._route_rate_list
-    for j, (airline, origin, destination) in enumerate(triples):
-        a = tables.airline_code(airline)
-        o = tables.origin_index.get(origin)
-        d = tables.destination_index.get(destination)
-        r = tables.route_index.get(route_key(origin, destination))
-        # Unseen values get the global rate: exactly what smoothing gives a count of zero.
-        static[j] = (
-            nan if a is None else a,
-            nan if o is None else o,
-            nan if d is None else d,
-            g if a is None else airline_rate[a],
-            g if r is None else route_rate[r],
-        )
-        origin_row[j] = -1 if o is None else o
-        country[j] = countries.setdefault(tables.country(origin), len(countries))
-    return RouteFeatures(static, origin_row, country, list(countries))
+    country = [countries.setdefault(row[3], len(countries)) for row in rows]
+    return RouteFeatures(
+        np.array([row[0] for row in rows]).reshape(len(rows), N_FEATURES),
+        np.array([row[1] for row in rows]).reshape(len(rows), 24),
+        np.array([row[2] for row in rows]).reshape(len(rows), 7 * 24),
+        np.array(country, dtype=np.intp),
+        list(countries),
+    )
 
 
 def wind_vector(kmh: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(u, v) components of winds of `kmh` from `degrees`; NaN where either is missing."""
     angle = np.radians(degrees)
     return kmh * np.cos(angle), kmh * np.sin(angle)
-
-
-_ROUTE_COLUMNS: Final = [
-    FEATURE_INDEX[name]
-    for name in ("airline", "origin", "destination", "airline_delay_rate", "route_delay_rate")
-]
-_WEATHER_START: Final = WEATHER_SLICE.start
 
 
 def assemble_features(
@@ -479,34 +508,17 @@ def assemble_features(
     """The (n, N_FEATURES) float32 model matrix of n flights: `route` indexes `routes` for
     each row; `minutes` local wall-clock minutes since 1970-01-01; `weather` (n, N_WEATHER),
     NaN where not given, or None when no row has any."""
-    n = minutes.shape[0]
-    x = np.empty((n, N_FEATURES), dtype=np.float64)
-    col = FEATURE_INDEX
-    days = minutes // MINUTES_PER_DAY
-    minute_of_day = minutes - days * MINUTES_PER_DAY
-    hour = minute_of_day // 60
+    days, minute_of_day = np.divmod(minutes, MINUTES_PER_DAY)
+    hour, minute = np.divmod(minute_of_day, 60)
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-    x[:, col["hour"]] = hour
-    x[:, col["minute"]] = minute_of_day - hour * 60
-    x[:, col["weekday"]] = weekday
+    x = routes.template[route]
+    x[:, _CLOCK] = np.column_stack((hour, minute, weekday))
+    col = FEATURE_INDEX
     x[:, col["distance_km"]] = distance_m / 1000.0
-    x[:, _ROUTE_COLUMNS] = routes.static[route]
     x[:, col["days_to_holiday"]] = days_to_holiday(days, routes.country[route], routes.countries)
-    o_row = routes.origin_row[route]
-    known = o_row >= 0
-    g = tables.global_rate
-    if tables.origin_hour_rate.shape[0]:
-        at = np.where(known, o_row, 0)
-        x[:, col["origin_hour_delay_rate"]] = np.where(known, tables.origin_hour_rate[at, hour], g)
-        x[:, col["origin_hour_density"]] = np.where(
-            known, tables.density[at, weekday, hour], math.nan
-        )
-    else:
-        x[:, col["origin_hour_delay_rate"]] = g
-        x[:, col["origin_hour_density"]] = math.nan
-    if weather is None:
-        x[:, WEATHER_SLICE] = math.nan
-    else:
+    x[:, col["origin_hour_delay_rate"]] = routes.hour_rate[route, hour]
+    x[:, col["origin_hour_density"]] = routes.density[route, weekday * 24 + hour]
+    if weather is not None:
         x[:, _WEATHER_START : _WEATHER_START + N_WEATHER] = weather
         u, v = wind_vector(weather[:, _WIND], weather[:, _DIRECTION])
         x[:, col["wind_u"]] = u

@@ -72,6 +72,15 @@ class FlightTable:
     @classmethod
     def from_flights(cls, flights: Sequence[Flight | FlightError | None]) -> FlightTable:
         """The table of `Flight`s (an item that is a FlightError or None stays refused)."""
+        if all(type(f) is Flight for f in flights):
+            fast = _plain_flights(flights)  # type: ignore[arg-type]  # all Flights, checked
+            if fast is not None:
+                return fast
+        return cls._from_any(flights)
+
+    @classmethod
+    def _from_any(cls, flights: Sequence[Flight | FlightError | None]) -> FlightTable:
+        """`from_flights` one item at a time, whatever each one holds."""
         n = len(flights)
         routes: dict[tuple[str, str, str], int] = {}
         route_values: list[Any] = []
@@ -207,6 +216,50 @@ class FlightTable:
             {i: FlightError(found) for i, found in required.items()},
             {i: found for i, found in problems.items() if i not in required},
         )
+
+
+def _coded(values: list[Any]) -> Coded:
+    """A column of hashable values dictionary-encoded (TypeError when one is not hashable)."""
+    seen: dict[Any, Any] = dict.fromkeys(values)  # first occurrences, in order
+    for i, value in enumerate(seen):
+        seen[value] = i
+    index = np.fromiter(map(seen.__getitem__, values), dtype=np.intp, count=len(values))
+    return Coded(list(seen), index)
+
+
+_PLAIN_NUMBERS: Final = {float, int, type(None)}
+
+
+def _numbers(values: list[Any]) -> np.ndarray | bool | None:
+    """A column of optional numbers as float64 (NaN where None), None when none is given, or
+    False when a value needs a closer look (a wrong type, NaN or an infinity given)."""
+    if values.count(None) == len(values):
+        return None
+    if not set(map(type, values)) <= _PLAIN_NUMBERS:
+        return False
+    column = np.array(values, dtype=np.float64)  # None becomes NaN
+    finite = np.isfinite(column)
+    if int(finite.sum()) != len(values) - values.count(None):
+        return False
+    return column
+
+
+def _plain_flights(flights: Sequence[Flight]) -> FlightTable | None:
+    """The table of Flights whose codes and departures are hashable, distances plain numbers
+    and weather absent: columns built with one pass per field. None when any flight needs the
+    closer, one-by-one look."""
+    if any(f.weather is not None for f in flights):
+        return None
+    distance_m = _numbers([f.distance_m for f in flights])
+    distance_km = _numbers([f.distance_km for f in flights])
+    if distance_m is False or distance_km is False:
+        return None
+    try:
+        routes = _coded([(f.airline, f.origin, f.destination) for f in flights])
+        departures = _coded([f.departure for f in flights])
+    except TypeError:  # an unhashable value: the resolver names its type
+        return None
+    return FlightTable(routes, departures, distance_m, distance_km, None)  # type: ignore[arg-type]
 
 
 def _given_number(value: object, field_name: str, found: list[Problem]) -> float:

@@ -59,6 +59,10 @@ class _Runtime:
                 ) from None
         self.chain = [(list(m.columns), m.calibration) for m in delay]
         self.cancel = (list(cancel[0].columns), cancel[0].calibration) if cancel else None
+        # Models of one member and no calibration read their member's probability as it is:
+        # then every step of the chain is one gather.
+        plain = [(c, cal) for c, cal in self.chain if len(c) == 1 and cal.method == "none"]
+        self.direct = [c[0] for c, _ in plain] if len(plain) == len(self.chain) else None
         first = variant.explanation.first_column
         self.width = first + len(GROUP_NAMES)
         self.log_odds = slice(0, first)
@@ -68,12 +72,15 @@ class _Runtime:
         """Each row's probabilities per threshold and of a cancellation, from its row of the
         graph's log-odds (every member model's)."""
         members = sigmoid(log_odds)
-        out = np.empty((log_odds.shape[0], len(self.chain)))
-        for k, (columns, calibration) in enumerate(self.chain):
-            step = calibrate(calibration, _mean(members, columns))
-            # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a
-            # higher chance.
-            out[:, k] = step if k == 0 else step * out[:, k - 1]
+        if self.direct is not None:
+            steps = members[:, self.direct]
+        else:
+            steps = np.empty((log_odds.shape[0], len(self.chain)))
+            for k, (columns, calibration) in enumerate(self.chain):
+                steps[:, k] = calibrate(calibration, _mean(members, columns))
+        # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a higher
+        # chance.
+        out = np.cumprod(steps, axis=1)
         if self.cancel is None:
             return out, None
         columns, calibration = self.cancel
@@ -237,7 +244,8 @@ class Model:
                     cancellation[rows] = cancelled
                 top[rows], weights[rows] = ranked, ranked_weights
             airports = [(r.origin.icao, r.destination.icao) for r in resolved.routes]
-            keys, params = self._explainer.keys(top, x, resolved.route, airports)
+            ids = [r.id for r in resolved.routes]
+            keys, params = self._explainer.keys(top, x, resolved.route, airports, ids)
         return PredictionTable(
             n=resolved.n,
             thresholds=self.thresholds,

@@ -120,6 +120,8 @@ class Route:
     # The notices of the common case (a local departure time and no weather): a batch shares
     # this tuple instead of building one per flight.
     plain_notices: tuple[Notice, ...]
+    # Unique per resolver, never reused: what a route's flights share is cached under it.
+    id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +149,12 @@ class Resolver:
         self.uses_weather = uses_weather
         self.max_cached = max_cached
         self._routes: dict[tuple[str, str, str], Route | tuple[Problem, ...]] = {}
+        self._next_id = 0
 
     def route(self, airline: str, origin: str, destination: str) -> Route | tuple[Problem, ...]:
         """The resolved route of a flight's codes as sent, or its problems."""
         key = (airline, origin, destination)
-        if not all(isinstance(code, str) for code in key):
+        if type(airline) is not str or type(origin) is not str or type(destination) is not str:
             return self._resolve_route(airline, origin, destination)  # never a cache key
         found = self._routes.get(key)
         if found is None:
@@ -206,7 +209,10 @@ class Resolver:
         elif not tables.knows_route(first.icao, second.icao):
             notices.append(notice("unseen_route", route=f"{first.icao}-{second.icao}"))
         plain = (*notices, WEATHER_MISSING) if self.uses_weather else tuple(notices)
-        return Route(code, first, second, distance_m(first, second), tuple(notices), plain)
+        self._next_id += 1
+        return Route(
+            code, first, second, distance_m(first, second), tuple(notices), plain, self._next_id
+        )
 
     def table(self, flights: FlightTable) -> Resolved:
         """Every flight of a table resolved, as columns of the usable ones (in input order),
@@ -225,18 +231,21 @@ class Resolver:
                     problems.setdefault(i, []).extend(found)
 
         # Departures: the clock time as given and, where an offset was given, the instant.
-        parsed = [parse_departure(value) for value in flights.departures.values]
+        parsed = list(map(parse_departure, flights.departures.values))
         departure_index = flights.departures.index
-        wall = []
-        aware_any = False
-        for j, found in enumerate(parsed):
-            if isinstance(found, Problem):
-                wall.append(0)
-                for i in np.flatnonzero(departure_index == j).tolist():
-                    problems.setdefault(i, []).append(found)
-            else:
-                wall.append(local_minutes(found))
-                aware_any = aware_any or found.tzinfo is not None
+        bad = [j for j, found in enumerate(parsed) if isinstance(found, Problem)]
+        for j in bad:
+            for i in np.flatnonzero(departure_index == j).tolist():
+                problems.setdefault(i, []).append(parsed[j])  # type: ignore[arg-type]
+        times: list[datetime] = (
+            parsed
+            if not bad
+            else [  # type: ignore[assignment]
+                _EPOCH_NAIVE if isinstance(d, Problem) else d for d in parsed
+            ]
+        )
+        wall = list(map(local_minutes, times))
+        aware_any = {d.tzinfo for d in times} != {None}
         wall_of = np.array(wall or [0], dtype=np.int64)
 
         given, unit = _given_distances(flights.distance_m, flights.distance_km, problems)
@@ -263,11 +272,9 @@ class Resolver:
         minutes = wall_of[departure]
         flags: np.ndarray | None = None  # per row, where rows differ in what they add
         if aware_any:
-            aware = np.array([isinstance(d, datetime) and d.tzinfo is not None for d in parsed])
+            aware = np.array([d.tzinfo is not None for d in times])
             rows_aware = np.flatnonzero(aware[departure])
-            utc = np.array(
-                [_utc_minutes(d) if isinstance(d, datetime) else 0 for d in parsed], dtype=np.int64
-            )
+            utc = np.array(list(map(_utc_minutes, times)), dtype=np.int64)
             local, unknown = _local_minutes(
                 utc[departure[rows_aware]],
                 [usable[k].origin.tz for k in route[rows_aware].tolist()],
@@ -410,6 +417,7 @@ def _local_minutes(utc: np.ndarray, zones: Sequence[str]) -> tuple[np.ndarray, n
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE: Final = datetime(1970, 1, 1)  # stands for a departure refused
 
 
 def _offset_minutes(zone: ZoneInfo, utc_minute: int) -> int:

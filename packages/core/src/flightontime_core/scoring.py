@@ -9,16 +9,15 @@ the answer's columns out, every row answered or given its reasons in `erro`.
   `flightontime_core.cluster`).
 
 All three go through one seam, `score_chunk`: a pyarrow Table in, the output columns as Arrow
-arrays out, with the bad rows' problems and `erro` texts. How it scores is its own business
-(today `score_rows`, plain Python lists and one vectorised `predict_many`); nothing else here
-depends on it. pandas and pyarrow are imported inside the functions that need them: this
-module imports with the core alone.
+arrays out, with the bad rows' problems and `erro` texts, through the core's columnar path
+(`FlightTable.from_arrow`, `predict_table`): no Python object per row. pandas and pyarrow are
+imported inside the functions that need them: this module imports with the core alone.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -33,10 +32,13 @@ from flightontime_core.tables import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
-    from flightontime_core import Flight, FlightError, Prediction
+    from flightontime_core.errors import FlightError
+    from flightontime_core.flight_table import FlightTable
+    from flightontime_core.prediction_table import PredictionTable
 
 JOIN: Final = " | "
 ERROR_COLUMN: Final = "erro"
@@ -55,10 +57,8 @@ class Scorer(Protocol):
         """The delay thresholds in minutes, the primary first."""
         ...
 
-    def predict_many(
-        self, flights: Sequence[Flight | FlightError]
-    ) -> list[Prediction | FlightError]:
-        """Answers in order, a FlightError where a flight cannot be predicted."""
+    def predict_table(self, flights: FlightTable) -> PredictionTable:
+        """The answers of a table of flights, as columns."""
         ...
 
 
@@ -98,8 +98,11 @@ def arrow_types(thresholds: Sequence[int]) -> dict[str, pa.DataType]:
     for name in output_columns(thresholds):
         if name == "previsao":
             types[name] = pa.int8()
-        elif name in _TEXT:
+        elif name == ERROR_COLUMN:
             types[name] = pa.string()
+        elif name in _TEXT:
+            # Few distinct values (sentences repeat across a route's flights): each once.
+            types[name] = pa.dictionary(pa.int32(), pa.string())
         else:
             types[name] = pa.float64()
     return types
@@ -120,20 +123,6 @@ def pandas_dtypes(thresholds: Sequence[int]) -> dict[str, Any]:
     return dtypes
 
 
-def _number(value: Any) -> Any:
-    # Text cells (CSV) become numbers; text that is no number is left for the core to refuse
-    # ("expected number"), so the row is reported, not silently blanked.
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            return value
-    return value
-
-
 def _problems_text(error: FlightError, language: str) -> tuple[str, list[tuple[str, str]]]:
     from flightontime_core.contract import problems
 
@@ -141,64 +130,6 @@ def _problems_text(error: FlightError, language: str) -> tuple[str, list[tuple[s
     return JOIN.join(f"{name}: {reason}" for name, reason, _ in found), [
         (name, code) for name, _, code in found
     ]
-
-
-@dataclass
-class ScoredChunk:
-    """The output columns of one chunk (None where a row was not scored) and its bad rows."""
-
-    columns: dict[str, list[Any]]
-    # Position in the chunk -> (contract field, reason code) of each problem.
-    bad_rows: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
-
-
-def score_rows(
-    model: Scorer,
-    rows: Mapping[str, Sequence[Any]],
-    n: int,
-    language: str = "en",
-) -> ScoredChunk:
-    """Score `n` flights given as contract-named columns (missing optional ones may be absent;
-    blanks are None, NaN or ""), in one vectorised `predict_many`; every row gets an answer or
-    its `erro`, in order."""
-    from flightontime_core import FlightError, Prediction
-    from flightontime_core.contract import answer, flight_from_record
-
-    required, numbers = input_columns()
-    given = [name for name in (*required, *numbers) if name in rows]
-    values = {
-        name: [_number(v) for v in rows[name]] if name in numbers else rows[name] for name in given
-    }
-    answers: list[Prediction | FlightError | None] = []
-    usable: list[int] = []
-    flights: list[Flight] = []
-    for i in range(n):
-        flight = flight_from_record({name: values[name][i] for name in given})
-        answers.append(flight if isinstance(flight, FlightError) else None)
-        if not isinstance(flight, FlightError):
-            usable.append(i)
-            flights.append(flight)
-    for i, predicted in zip(usable, model.predict_many(flights), strict=True):
-        answers[i] = predicted
-
-    thresholds = model.thresholds
-    columns: dict[str, list[Any]] = {name: [None] * n for name in output_columns(thresholds)}
-    bad: dict[int, list[tuple[str, str]]] = {}
-    for i, a in enumerate(answers):
-        if not isinstance(a, Prediction):
-            assert isinstance(a, FlightError)  # every usable flight got its answer above
-            columns[ERROR_COLUMN][i], bad[i] = _problems_text(a, language)
-            continue
-        body = answer(a, language)
-        for name in ("previsao", "probabilidade", "status", "limiar_decisao", "versao_modelo"):
-            columns[name][i] = body[name]
-        for t in thresholds:
-            columns[probability_column(t)][i] = body["probabilidades"][str(t)]
-        columns["probabilidade_cancelamento"][i] = body["probabilidade_cancelamento"]
-        columns["fatores"][i] = JOIN.join(body["fatores"])
-        columns["avisos"][i] = JOIN.join(body["avisos"])
-        columns[ERROR_COLUMN][i] = ""
-    return ScoredChunk(columns, bad)
 
 
 def check_columns(columns: Sequence[str], thresholds: Sequence[int], source: object = None) -> None:
@@ -228,20 +159,79 @@ class ChunkScores:
 
 
 def score_chunk(scorer: Scorer, chunk: pa.Table, language: str = "en") -> ChunkScores:
-    """The output columns of a chunk of contract-named columns (others are ignored)."""
+    """The output columns of a chunk of contract-named columns (others are ignored), through
+    the columnar prediction path: no Python object per row, texts rendered once per distinct
+    factor and notice list, `fatores`, `avisos`, `status` and `versao_modelo` dictionary-encoded."""
+    import numpy as np
     import pyarrow as pa
 
-    required, numbers = input_columns()
-    rows = {
-        name: chunk.column(name).to_pylist()
-        for name in (*required, *numbers)
-        if name in chunk.column_names
+    from flightontime_core.contract import STATUS, round4
+    from flightontime_core.flight_table import FlightTable
+
+    n = chunk.num_rows
+    answers = scorer.predict_table(FlightTable.from_arrow(chunk))
+    rows = answers.rows
+    bad = np.ones(n, dtype=bool)
+    bad[rows] = False
+
+    def spread(values: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+        out = np.zeros(n, dtype=dtype)
+        out[rows] = values
+        return out
+
+    def number(values: np.ndarray) -> pa.Array:
+        return pa.array(spread(round4(values)), mask=bad | np.isnan(spread(values)))
+
+    def coded(index: np.ndarray, values: Sequence[str]) -> pa.Array:
+        # A dictionary holds each text once (two routes' notice lists may read the same).
+        distinct: dict[str, int] = {}
+        remap = np.array([distinct.setdefault(v, len(distinct)) for v in values] or [0])
+        indices = pa.array(spread(remap[index], np.int32), mask=bad)
+        return pa.DictionaryArray.from_arrays(indices, pa.array(list(distinct), type=pa.string()))
+
+    probabilities = answers.probabilities
+    delayed = answers.delayed
+    columns: dict[str, pa.Array] = {
+        "previsao": pa.array(spread(delayed, np.int8), mask=bad),
+        "probabilidade": number(probabilities[:, 0]),
+        "status": coded(delayed.astype(np.int32), STATUS.get(language, STATUS["pt"])),
+        "limiar_decisao": pa.array(spread(answers.decision_threshold), mask=bad),
     }
-    scored = score_rows(scorer, rows, chunk.num_rows, language)
-    types = arrow_types(scorer.thresholds)
-    columns = [pa.array(scored.columns[name], type=t) for name, t in types.items()]
-    errors = [scored.columns[ERROR_COLUMN][i] for i in sorted(scored.bad_rows)]
-    return ChunkScores(columns, scored.bad_rows, errors)
+    for k, threshold in enumerate(answers.thresholds):
+        columns[probability_column(threshold)] = number(probabilities[:, k])
+    columns["probabilidade_cancelamento"] = number(answers.cancellation)
+    columns["versao_modelo"] = coded(answers.version, answers.versions)
+    columns["fatores"] = coded(*_joined_factors(answers, language))
+    columns["avisos"] = coded(
+        answers.notice_index, [JOIN.join(t) for t in answers.notice_texts(language)]
+    )
+    bad_rows: dict[int, list[tuple[str, str]]] = {}
+    errors: list[str] = []
+    erro: list[str] = [""] * n
+    for position in sorted(answers.errors):
+        text, found = _problems_text(answers.errors[position], language)
+        bad_rows[position] = found
+        errors.append(text)
+        erro[position] = text
+    columns[ERROR_COLUMN] = pa.array(erro, type=pa.string())
+    return ChunkScores([columns[name] for name in arrow_types(scorer.thresholds)], bad_rows, errors)
+
+
+def _joined_factors(answers: PredictionTable, language: str) -> tuple[np.ndarray, list[str]]:
+    """Each answered row's factor sentences joined, as an index into the distinct ones."""
+    import numpy as np
+
+    texts, index = answers.factor_texts(language)
+    span = len(texts) + 1
+    # A row's sentences as one integer (each slot's sentence + 1, 0 where none).
+    code = ((index[:, 0] + 1) * span + index[:, 1] + 1) * span + index[:, 2] + 1
+    distinct, inverse = np.unique(code, return_inverse=True)
+    joined = []
+    for value in distinct.tolist():
+        rest, third = divmod(value, span)
+        first, second = divmod(rest, span)
+        joined.append(JOIN.join(texts[i - 1] for i in (first, second, third) if i))
+    return inverse.astype(np.int32).ravel(), joined
 
 
 @dataclass

@@ -32,7 +32,7 @@ from prometheus_client import (
     values,
 )
 
-from flightontime_core.prediction import Prediction
+from flightontime_core.prediction_table import PredictionTable
 
 # Probes and scrapes would drown the real traffic.
 UNCOUNTED_PATHS: Final = frozenset({"/health", "/ready", "/metrics"})
@@ -116,24 +116,24 @@ class PendingPredictions:
     """
 
     def __init__(self, limit: int = 50_000) -> None:
-        self._single: list[tuple[float, Prediction]] = []
-        self._batches: list[tuple[float, Sequence[Prediction]]] = []
+        self._single: list[tuple[float, PredictionTable]] = []
+        self._batches: list[tuple[float, PredictionTable]] = []
         self._pending = 0
         self._limit = limit
         # Children resolved once per (delayed, version): label lookups cost on every flush.
         self._counters: dict[tuple[bool, str], Counter] = {}
 
-    def single(self, seconds: float, prediction: Prediction) -> None:
-        """One flight predicted alone."""
-        self._single.append((seconds, prediction))
+    def single(self, seconds: float, answers: PredictionTable) -> None:
+        """One flight predicted alone (its answers, as the core gives them)."""
+        self._single.append((seconds, answers))
         self._pending += 1
         if self._pending >= self._limit:
             self.flush()
 
-    def batch(self, seconds: float, predictions: Sequence[Prediction]) -> None:
+    def batch(self, seconds: float, answers: PredictionTable) -> None:
         """A batch's answered flights, predicted in one call."""
-        self._batches.append((seconds, predictions))
-        self._pending += len(predictions)
+        self._batches.append((seconds, answers))
+        self._pending += int(answers.rows.size)
         if self._pending >= self._limit:
             self.flush()
 
@@ -153,17 +153,19 @@ class PendingPredictions:
         counts: dict[tuple[bool, str], int] = {}
         observe_probability = PREDICTION_PROBABILITY.observe
         observe_single = INFERENCE_SINGLE.observe
-        for seconds, prediction in single:
-            observe_single(seconds)
-            observe_probability(prediction.probability)
-            key = (prediction.delayed, prediction.model_version)
-            counts[key] = counts.get(key, 0) + 1
-        for seconds, predictions in batches:
-            INFERENCE_BATCH.observe(seconds)
-            for prediction in predictions:
-                observe_probability(prediction.probability)
-                key = (prediction.delayed, prediction.model_version)
-                counts[key] = counts.get(key, 0) + 1
+        for observe, kept in ((observe_single, single), (INFERENCE_BATCH.observe, batches)):
+            for seconds, answers in kept:
+                observe(seconds)
+                versions = answers.versions
+                for probability, delayed, version in zip(
+                    answers.probabilities[:, 0].tolist(),
+                    answers.delayed.tolist(),
+                    answers.version.tolist(),
+                    strict=True,
+                ):
+                    observe_probability(probability)
+                    key = (delayed, versions[version])
+                    counts[key] = counts.get(key, 0) + 1
         for (delayed, version), n in counts.items():
             self._counter(delayed, version).inc(n)
 

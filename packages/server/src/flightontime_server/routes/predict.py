@@ -13,8 +13,8 @@ from litestar.params import JSONBody
 
 from flightontime_core import contract
 from flightontime_core.errors import FlightError
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import Flight
-from flightontime_core.prediction import Prediction
 from flightontime_core.service import PredictionService
 from flightontime_server.body import BatchBody, FlightBody
 from flightontime_server.errors import flight_error_body, invalid_input, malformed_json
@@ -47,17 +47,18 @@ async def predict(
     request: Request[Any, Any, State],
     data: JSONBody[Flight | None] = None,
 ) -> PredictionResponse:
-    """One flight's answer."""
+    """One flight's answer: a batch of one through the core's columnar path."""
     language = request_language(request.headers.get("accept-language"))
     if data is None:
         raise _empty(language)
     start = time.perf_counter()
-    try:
-        prediction = service.predict(data)
-    except FlightError as exc:
-        raise invalid_input(language, flight=exc) from None
-    pending(request.app.state).single(time.perf_counter() - start, prediction)
-    return PredictionResponse(**contract.answer(prediction, language))
+    table = service.predict_table(FlightTable.from_flights([data]))
+    seconds = time.perf_counter() - start
+    (answer,) = contract.answers(table, language)
+    if isinstance(answer, FlightError):
+        raise invalid_input(language, flight=answer)
+    pending(request.app.state).single(seconds, table)
+    return PredictionResponse(**answer)
 
 
 @post(
@@ -83,16 +84,12 @@ async def predict_batch(
     if data is None:
         raise _empty(language)
     start = time.perf_counter()
-    results = service.predict_many(data) if data else []
+    table = service.predict_table(FlightTable.from_flights(data))
     seconds = time.perf_counter() - start
-    predictions = [r for r in results if isinstance(r, Prediction)]
-    answered = iter(contract.answers(predictions, language))
     slots: list[PredictionResponse | ErrorResponse] = [
-        PredictionResponse(**next(answered))
-        if isinstance(r, Prediction)
-        else flight_error_body(r, language)
-        for r in results
+        flight_error_body(a, language) if isinstance(a, FlightError) else PredictionResponse(**a)
+        for a in contract.answers(table, language)
     ]
-    if predictions:
-        pending(request.app.state).batch(seconds, predictions)
+    if table.rows.size:
+        pending(request.app.state).batch(seconds, table)
     return BatchResponse(resultados=slots)
