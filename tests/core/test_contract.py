@@ -18,7 +18,6 @@ from flightontime_core.contract import (
     REQUIRED_FIELDS,
     STATUS,
     WEATHER_NAMES,
-    answer,
     answers,
     contract_field,
     flight_from_json,
@@ -27,9 +26,12 @@ from flightontime_core.contract import (
     round4,
 )
 from flightontime_core.errors import FlightError
+from flightontime_core.explain import GROUP_NAMES
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.model import Model
-from flightontime_core.prediction import Factor, Prediction, notice
+from flightontime_core.prediction import notice
+from flightontime_core.prediction_table import PredictionTable
 
 
 def codes(error: Flight | FlightError) -> set[tuple[str, str]]:
@@ -100,12 +102,17 @@ def _is_4_decimals(value: float) -> bool:
     return abs(value * 10_000 - round(value * 10_000)) < 1e-6
 
 
+def _alone(model: Model, flight: Flight, language: str = "pt") -> Any:
+    """The contract's answer of one flight predicted alone."""
+    return answers(model.predict_table(FlightTable.from_flights([flight])), language)[0]
+
+
 def test_answer_has_the_contract_shape(default_model: Model) -> None:
     flight = flight_from_json(EXAMPLE_REQUEST)
     assert isinstance(flight, Flight)
     prediction = default_model.predict(flight)
     for language in ("pt", "en"):
-        out = answer(prediction, language)
+        out = _alone(default_model, flight, language)
         assert tuple(out) == ANSWER_FIELDS
         assert len(ANSWER_FIELDS) == 9
         assert out["previsao"] == (1 if prediction.delayed else 0)
@@ -129,10 +136,11 @@ def test_answer_has_the_contract_shape(default_model: Model) -> None:
         # AZU, Campinas and Ribeirão Preto are unknown to a model trained in New York.
         assert out["avisos"]
         msgspec.json.encode(out)  # plain JSON types only
-    pt, en = answer(prediction, "pt"), answer(prediction, "en")
+    pt, en = _alone(default_model, flight, "pt"), _alone(default_model, flight, "en")
     assert pt["avisos"] != en["avisos"]
     assert pt["fatores"] != en["fatores"] or not prediction.factors
-    assert answer(prediction) == pt  # the contract speaks Portuguese by default
+    table = default_model.predict_table(FlightTable.from_flights([flight]))
+    assert answers(table) == [pt]  # the contract speaks Portuguese by default
 
 
 def test_batch_answers_equal_one_answer_each(default_model: Model) -> None:
@@ -144,43 +152,54 @@ def test_batch_answers_equal_one_answer_each(default_model: Model) -> None:
         Flight(airline="ZZ", origin="JFK", destination="SBGR", departure="2013-12-01T22:00")
     ]
     flights += [flights[0], flights[-1]]  # repeats share their texts
-    batch = default_model.predict_many(flights)
-    predictions = [p for p in batch if isinstance(p, Prediction)]
-    assert len(predictions) == len(flights)
+    flights += [Flight(airline="UA", origin="EWR", destination="EWR", departure="2013-12-01")]
+    table = default_model.predict_table(FlightTable.from_flights(flights))
     for language in ("pt", "en"):
-        assert answers(predictions, language) == [answer(p, language) for p in predictions]
-    assert answers([]) == []
+        batch = answers(table, language)
+        assert batch[:-1] == [_alone(default_model, f, language) for f in flights[:-1]]
+        assert isinstance(batch[-1], FlightError)  # refused in its place
+    assert answers(default_model.predict_table(FlightTable.from_flights([]))) == []
 
 
-def _prediction(delayed: bool, **changes: Any) -> Prediction:
-    base = Prediction(
-        delayed=delayed,
-        probability=0.123456,
-        probabilities={15: 0.123456, 30: 0.05557, 60: 0.00004999},
-        cancellation=None,
-        factors=(Factor("weekday", True, 0.2, (("weekday", 4),)),),
-        warnings=(notice("weather_missing"),),
-        decision_threshold=0.2732,
-        model_version="m-0123456789abcdef",
+def _table(delayed: bool, cancellation: float = math.nan) -> PredictionTable:
+    """The answers (as columns) of one flight, made up."""
+    return PredictionTable(
+        n=1,
+        thresholds=(15, 30, 60),
+        rows=np.array([0]),
+        probabilities=np.array([[0.123456, 0.05557, 0.00004999]]),
+        cancellation=np.array([cancellation]),
+        decision_threshold=np.array([0.1 if delayed else 0.2732]),
+        version=np.array([0]),
+        versions=["m-0123456789abcdef"],
+        factor_group=np.array([[GROUP_NAMES.index("weekday"), -1, -1]]),
+        factor_weight=np.array([[0.2, 0.0, 0.0]]),
+        factor_key=np.array([[0, -1, -1]]),
+        factor_params=[(("weekday", 4),)],
+        notice_index=np.array([0]),
+        notices=[(notice("weather_missing"),)],
+        errors={},
     )
-    return msgspec.structs.replace(base, **changes)
 
 
 def test_status_and_prediction_follow_delayed() -> None:
-    assert answer(_prediction(True), "pt")["status"] == "Atrasado"
-    assert answer(_prediction(False), "pt")["status"] == "Pontual"
-    assert answer(_prediction(True), "en")["status"] == "Delayed"
-    assert answer(_prediction(False), "en")["status"] == "On time"
-    assert answer(_prediction(True))["previsao"] == 1
-    assert answer(_prediction(False))["previsao"] == 0
+    assert answers(_table(True), "pt")[0]["status"] == "Atrasado"  # type: ignore[index]
+    assert answers(_table(False), "pt")[0]["status"] == "Pontual"  # type: ignore[index]
+    assert answers(_table(True), "en")[0]["status"] == "Delayed"  # type: ignore[index]
+    assert answers(_table(False), "en")[0]["status"] == "On time"  # type: ignore[index]
+    assert answers(_table(True))[0]["previsao"] == 1  # type: ignore[index]
+    assert answers(_table(False))[0]["previsao"] == 0  # type: ignore[index]
 
 
 def test_answer_rounds_to_four_decimals_and_keeps_none() -> None:
-    out = answer(_prediction(False))
+    (out,) = answers(_table(False))
+    assert isinstance(out, dict)
     assert out["probabilidade"] == 0.1235
     assert out["probabilidades"] == {"15": 0.1235, "30": 0.0556, "60": 0.0}
     assert out["probabilidade_cancelamento"] is None
-    assert answer(_prediction(False, cancellation=0.98767))["probabilidade_cancelamento"] == 0.9877
+    (cancelled,) = answers(_table(False, cancellation=0.98767))
+    assert isinstance(cancelled, dict)
+    assert cancelled["probabilidade_cancelamento"] == 0.9877
     assert out["fatores"] == ["Partida na sexta-feira aumenta o risco de atraso"]
     assert out["avisos"] == ["clima não informado: previsão só pelo horário, menos precisa"]
     assert round4(0.99996) == 1.0

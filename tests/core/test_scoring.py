@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from flightontime_core import FlightError, PredictionService
-from flightontime_core.contract import WEATHER_NAMES, answer, flight_from_record
+from flightontime_core.contract import WEATHER_NAMES, answers, flight_from_record
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.scoring import (
     FIRST_BAD_ROWS,
     ScoredTable,
@@ -109,7 +110,7 @@ def test_score_table_answers_as_predict(
         row = flights.slice(position, 1).to_pylist()[0]
         flight = flight_from_record({k: v for k, v in row.items() if k not in ("id", "nota")})
         assert not isinstance(flight, FlightError)
-        body = answer(service.predict(flight), "en")
+        (body,) = answers(service.predict_table(FlightTable.from_flights([flight])), "en")
         assert got[position]["probabilidade"] == pytest.approx(body["probabilidade"], abs=1e-6)
         assert got[position]["previsao"] == body["previsao"]
         assert got[position]["status"] == body["status"]

@@ -167,10 +167,10 @@ class Explainer:
         if missing:
             if len(cache) + len(missing) > _CACHE_MAX:
                 cache.clear()  # bounded: arbitrary inputs cannot grow memory
-            at = first[missing]
-            values = x[rows[at]].tolist()
+            firsts_at = first[missing]
+            values = x[rows[firsts_at]].tolist()
             firsts = zip(
-                missing, groups[at].tolist(), values, route[rows[at]].tolist(), strict=True
+                missing, groups[firsts_at].tolist(), values, route[rows[firsts_at]].tolist(), strict=True
             )
             for j, g, row, r in firsts:
                 origin, destination = airports[r]
@@ -246,5 +246,5 @@ def _payload(groups: np.ndarray, x: np.ndarray, route: np.ndarray) -> np.ndarray
     for name, value in special.items():
         mask = groups == _GROUP[name]
         if mask.any():
-            payload[mask] = value()[mask]
-    return payload
+            payload[mask] = value()[mask]  # type: ignore[no-untyped-call]
+    return np.asarray(payload)

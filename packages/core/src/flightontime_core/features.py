@@ -523,7 +523,7 @@ def assemble_features(
         u, v = wind_vector(weather[:, _WIND], weather[:, _DIRECTION])
         x[:, col["wind_u"]] = u
         x[:, col["wind_v"]] = v
-    return x.astype(np.float32)
+    return np.asarray(x, dtype=np.float32)
 
 
 def build_features(columns: FlightColumns, tables: FeatureTables) -> np.ndarray:

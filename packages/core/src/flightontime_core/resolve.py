@@ -253,9 +253,9 @@ class Resolver:
         if weather is not None:
             _check_weather(weather, problems)
 
-        for i, found in problems.items():
+        for i, listed in problems.items():
             if i not in errors:
-                errors[i] = FlightError(sorted(found, key=_field_rank))
+                errors[i] = FlightError(sorted(listed, key=_field_rank))
         if errors or not all(isinstance(r, Route) for r in routes):
             live = np.ones(n, dtype=bool)
             live[list(errors)] = False
@@ -268,7 +268,7 @@ class Resolver:
         else:
             rows = np.arange(n)
             kept, route, departure = routes, route_index, departure_index
-        usable: list[Route] = kept  # type: ignore[assignment]  # refused rows' are left out
+        usable: list[Route] = kept  # refused rows' routes are left out
         minutes = wall_of[departure]
         flags: np.ndarray | None = None  # per row, where rows differ in what they add
         if aware_any:

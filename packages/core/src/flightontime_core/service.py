@@ -188,7 +188,7 @@ class PredictionService:
         )[flights.routes.index]
         if flights.refused:
             bundle[list(flights.refused)] = 0
-        used = np.unique(bundle).tolist()
+        used: list[int] = np.unique(bundle).tolist()
         if len(used) == 1:
             return self.models[used[0]].predict_table(flights)
         parts = []
