@@ -98,8 +98,6 @@ def arrow_types(thresholds: Sequence[int]) -> dict[str, pa.DataType]:
     for name in output_columns(thresholds):
         if name == "previsao":
             types[name] = pa.int8()
-        elif name == ERROR_COLUMN:
-            types[name] = pa.string()
         elif name in _TEXT:
             # Few distinct values (sentences repeat across a route's flights): each once.
             types[name] = pa.dictionary(pa.int32(), pa.string())
@@ -207,13 +205,17 @@ def score_chunk(scorer: Scorer, chunk: pa.Table, language: str = "en") -> ChunkS
     )
     bad_rows: dict[int, list[tuple[str, str]]] = {}
     errors: list[str] = []
-    erro: list[str] = [""] * n
     for position in sorted(answers.errors):
         text, found = _problems_text(answers.errors[position], language)
         bad_rows[position] = found
         errors.append(text)
-        erro[position] = text
-    columns[ERROR_COLUMN] = pa.array(erro, type=pa.string())
+    # `erro`: "" for an answered row, its reasons for a refused one (each text once).
+    texts: dict[str, int] = {"": 0}
+    reasons = np.zeros(n, dtype=np.int32)
+    reasons[sorted(answers.errors)] = [texts.setdefault(t, len(texts)) for t in errors]
+    columns[ERROR_COLUMN] = pa.DictionaryArray.from_arrays(
+        pa.array(reasons), pa.array(list(texts), type=pa.string())
+    )
     return ChunkScores([columns[name] for name in arrow_types(scorer.thresholds)], bad_rows, errors)
 
 
