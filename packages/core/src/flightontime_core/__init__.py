@@ -6,6 +6,11 @@
                              departure="2013-11-10T14:30:00"))
     p.delayed, p.probability, p.probabilities, p.cancellation, p.factors, p.warnings
 
+A table of flights goes through the same one path as columns, with no object per flight:
+
+    answers = model.predict_table(FlightTable.from_arrow(arrow_table))  # contract's columns
+    answers.probabilities, answers.delayed, answers.factor_texts("en"), answers.errors
+
 Importing this package needs only numpy, onnxruntime, msgspec and the reference data
 (airportsdata, holidays, tzdata); training lives in `flightontime_core.training` (the [train]
 extra).
@@ -19,9 +24,11 @@ from flightontime_core.errors import (
     NotReadyError,
     Problem,
 )
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.model import Model, load_model
 from flightontime_core.prediction import Factor, Notice, Prediction
+from flightontime_core.prediction_table import PredictionTable
 from flightontime_core.service import PredictionService, SelfTestError
 
 __all__ = [
@@ -31,11 +38,13 @@ __all__ = [
     "Flight",
     "FlightError",
     "FlightOnTimeError",
+    "FlightTable",
     "Model",
     "NotReadyError",
     "Notice",
     "Prediction",
     "PredictionService",
+    "PredictionTable",
     "Problem",
     "SelfTestError",
     "Weather",
