@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from flightontime_core.training.pipeline import TrainConfig, TrainResult
     from flightontime_core.training.sources.table import LoadResult
 
-# Rows per `predict_many` call inside a partition: a partition's memory is its frame plus one
-# chunk's Python objects, whatever the partition's size.
+# Rows per `predict_table` call inside a partition: a partition's memory is its frame plus one
+# chunk's columns, whatever the partition's size.
 DEFAULT_CHUNK_ROWS: Final = 50_000
 # The memory bound of `train_dask`: at most this many rows are fitted in memory, whatever the
 # size of the table (the in-memory pipeline holds every fitted row's features at once).
