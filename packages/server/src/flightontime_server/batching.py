@@ -4,12 +4,12 @@ The core's one prediction path, `PredictionService.predict_table`, pays its per-
 overhead per operation) once whatever the batch size. `MicroBatcher` answers the /predict
 requests that are waiting on this worker's event loop at the same moment with one call, the way
 ML serving engines batch dynamically: a request queues its flight and a future; the first one
-to queue schedules a flush on the loop (`loop.call_soon`, no timer: a lone request waits for
-no company, only for the loop to come round once); the flush predicts the queued flights in one
-`predict_table`, renders the answers once per language present, and resolves each future with
-its own flight's answer, or its FlightError (the route's 422). If the service raises, every
-waiting request gets the exception (each its 500, as alone). `Direct` is the old way, one call
-per request (FLIGHTONTIME_MICRO_BATCH=false).
+to queue schedules a flush on the loop (a zero-delay hop of two `loop.call_soon`s, no timer: a
+lone request waits for no company, only for the loop to come round twice); the flush predicts
+the queued flights in one `predict_table`, renders the answers once per language present, and
+resolves each future with its own flight's answer, or its FlightError (the route's 422). If the
+service raises, every waiting request gets the exception (each its 500, as alone). `Direct` is
+the old way, one call per request (FLIGHTONTIME_MICRO_BATCH=false).
 
 The flush runs synchronously on the loop, as a lone request's prediction did: it is CPU work,
 short, and a thread hop would cost more than it saves.
@@ -78,7 +78,11 @@ class MicroBatcher(Predictor):
         self._queue.append((flight, language, future))
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self.flush)
+            # A zero-delay hop: the flush runs on the loop's turn after next, so the requests
+            # whose bytes arrived with this one and are one step behind it join the batch.
+            # (Measured, one worker, wrk 16 connections: mean flush 14.9 requests with the
+            # hop, 6.6 and 12.7 in two runs of call_soon(flush) alone.)
+            loop.call_soon(loop.call_soon, self.flush)
         return await future
 
     def flush(self) -> None:
@@ -88,7 +92,7 @@ class MicroBatcher(Predictor):
         taken, self._queue = self._queue[: self.max_flights], self._queue[self.max_flights :]
         if self._queue:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)  # already waited their hop
         # A request whose client went away was cancelled: its flight is not predicted.
         waiting = [w for w in taken if not w[2].done()]
         if not waiting:
