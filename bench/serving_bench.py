@@ -4,7 +4,7 @@ rows (the model's floor), in one run.
 
     make bench-serving [BENCH_ARGS="--rounds 5 --duration 3"]     (make bench-serving-quick)
     python bench/serving_bench.py [--model DIR] [--workers N] [--rounds N] [--duration S]
-        [--timeout S] [--quick]
+        [--timeout S] [--quick] [--micro-batch on|off]
 
 The bench starts the server (`python -m flightontime_server`, the work tree's packages, its
 JSON access log at info as deployed) on a free port of 127.0.0.1, waits until every worker is
@@ -157,12 +157,13 @@ class Server:
             return exc.code, json.loads(exc.read() or b"null")
 
 
-def start_server(model: Path, workers: int, tmp: Path) -> Server:
+def start_server(model: Path, workers: int, tmp: Path, micro_batch: str = "on") -> Server:
     """`python -m flightontime_server` on a free loopback port, in a session of its own."""
     port = free_port()
     drop = ("FLIGHTONTIME_", "PREDICTION_API_TOKEN", "PROMETHEUS_MULTIPROC_DIR")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(PREDICTION_API_TOKEN=TOKEN, FLIGHTONTIME_LOG_LEVEL="info")
+    env.update(FLIGHTONTIME_MICRO_BATCH=str(micro_batch == "on").lower())
     cmd = [sys.executable, "-m", "flightontime_server", "--model", str(model)]
     cmd += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
     log = tmp / "server.log"
@@ -222,6 +223,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds per run (default 3; quick 1)")
     parser.add_argument("--timeout", type=int, default=600, help="bound of the whole run (s)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--micro-batch",
+        choices=("on", "off"),
+        default="on",
+        help="FLIGHTONTIME_MICRO_BATCH of the server (default on, as deployed)",
+    )
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     duration = args.duration or (1.0 if args.quick else 3.0)
@@ -253,7 +260,7 @@ def main() -> int:
     server: Server | None = None
     ratios: dict[str, list[float]] = {name: [] for name in RATIOS}
     try:
-        server = start_server(model, args.workers, tmp)
+        server = start_server(model, args.workers, tmp, args.micro_batch)
         server.wait_ready()
         check_answers(server, bodies)
         base = server.base
@@ -267,7 +274,8 @@ def main() -> int:
         scenarios = {name: wrk(name, duration) for name in HTTP}
         scenarios[BARE] = lambda: {"p50_us": median_call(lambda: bare.run(feeds), 1.0) * 1e6}
         print(
-            f"{args.workers} workers, wrk 1 thread, {rounds} rounds of {duration:g} s per run",
+            f"{args.workers} workers, micro-batching {args.micro_batch}, wrk 1 thread, "
+            f"{rounds} rounds of {duration:g} s per run",
             flush=True,
         )
 

@@ -16,6 +16,7 @@ def test_defaults() -> None:
     assert s.graceful_timeout_s == 20
     assert s.max_body_bytes == 2 * 1024 * 1024
     assert s.batch_max_flights == 1000
+    assert s.micro_batch
     assert s.model_poll_interval_s == 1
     assert s.threads == 1
     assert s.decision_threshold is None
@@ -40,6 +41,7 @@ def test_every_variable_is_read() -> None:
         "FLIGHTONTIME_GRACEFUL_TIMEOUT_S": "5.5",
         "FLIGHTONTIME_MAX_BODY_BYTES": "1024",
         "FLIGHTONTIME_BATCH_MAX_FLIGHTS": "10",
+        "FLIGHTONTIME_MICRO_BATCH": "false",
         "FLIGHTONTIME_DECISION_THRESHOLD": "0.4",
         "FLIGHTONTIME_MODEL_POLL_INTERVAL_S": "0.1",
         "FLIGHTONTIME_METRICS_DIR": "/tmp/m",
@@ -58,6 +60,7 @@ def test_every_variable_is_read() -> None:
         graceful_timeout_s=5.5,
         max_body_bytes=1024,
         batch_max_flights=10,
+        micro_batch=False,
         decision_threshold=0.4,
         model_poll_interval_s=0.1,
         metrics_dir="/tmp/m",

@@ -101,7 +101,7 @@ async def load_when_present(state: ServingState, settings: Settings) -> None:
 
 def became_ready(state: ServingState, service: PredictionService) -> None:
     """Serve `service` from now on."""
-    state.service = service
+    state.serve(service)
     # What is loaded now lives as long as the process: out of the cyclic collector's sight, a
     # full collection no longer walks it on the request path.
     gc.freeze()
@@ -190,7 +190,7 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
     lifespan loads `settings.model_dir`. Raises auth.TokenConfigError when no token is
     configured (and authentication is not disabled) or the token file cannot be read."""
     guard = guard_for(settings)
-    state = ServingState()
+    state = ServingState(micro_batch=settings.micro_batch, max_flights=settings.batch_max_flights)
     pending = state.pending
 
     @asynccontextmanager

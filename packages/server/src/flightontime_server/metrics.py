@@ -124,9 +124,11 @@ class PendingPredictions:
         self._counters: dict[tuple[bool, str], Counter] = {}
 
     def single(self, seconds: float, answers: PredictionTable) -> None:
-        """One flight predicted alone (its answers, as the core gives them)."""
+        """One `predict_table` call for POST /predict: a request's flight alone, or the flights
+        of the requests one micro-batch flush answered together (batching.MicroBatcher); its
+        seconds observed once (kind="single"), each answered flight counted once."""
         self._single.append((seconds, answers))
-        self._pending += 1
+        self._pending += max(1, int(answers.rows.size))
         if self._pending >= self._limit:
             self.flush()
 

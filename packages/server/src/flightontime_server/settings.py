@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     graceful_timeout_s: Annotated[float, Meta(gt=0)] = 20.0
     max_body_bytes: Annotated[int, Meta(gt=0)] = 2 * 1024 * 1024
     batch_max_flights: Annotated[int, Meta(ge=1)] = 1000
+    # Concurrent POST /predict requests of a worker answered by one core call (batching.py);
+    # also at most batch_max_flights flights per call.
+    micro_batch: bool = True
     # Overrides the bundle's probability from which `previsao` is 1.
     decision_threshold: Annotated[float, Meta(gt=0.0, lt=1.0)] | None = None
     # How often a bundle that is not there yet is looked for.

@@ -16,6 +16,7 @@ from flightontime_core.errors import FlightError
 from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import Flight
 from flightontime_core.service import PredictionService
+from flightontime_server.batching import Predictor
 from flightontime_server.body import BatchBody, FlightBody
 from flightontime_server.errors import flight_error_body, invalid_input, malformed_json
 from flightontime_server.language import request_language
@@ -43,21 +44,18 @@ def _empty(language: str) -> Exception:
     tags=["previsão"],
 )
 async def predict(
-    service: NamedDependency[PredictionService],
+    predictor: NamedDependency[Predictor],
     request: Request[Any, Any, State],
     data: JSONBody[Flight | None] = None,
 ) -> PredictionResponse:
-    """One flight's answer: a batch of one through the core's columnar path."""
+    """One flight's answer: through the core's columnar path with the other /predict requests
+    waiting on this worker's loop (batching.MicroBatcher), or alone."""
     language = request_language(request.headers.get("accept-language"))
     if data is None:
         raise _empty(language)
-    start = time.perf_counter()
-    table = service.predict_table(FlightTable.from_flights([data]))
-    seconds = time.perf_counter() - start
-    (answer,) = contract.answers(table, language)
+    answer = await predictor.answer(data, language)
     if isinstance(answer, FlightError):
         raise invalid_input(language, flight=answer)
-    pending(request.app.state).single(seconds, table)
     return PredictionResponse(**answer)
 
 
