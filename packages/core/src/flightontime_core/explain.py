@@ -170,7 +170,11 @@ class Explainer:
             firsts_at = first[missing]
             values = x[rows[firsts_at]].tolist()
             firsts = zip(
-                missing, groups[firsts_at].tolist(), values, route[rows[firsts_at]].tolist(), strict=True
+                missing,
+                groups[firsts_at].tolist(),
+                values,
+                route[rows[firsts_at]].tolist(),
+                strict=True,
             )
             for j, g, row, r in firsts:
                 origin, destination = airports[r]
