@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pytest
+from tests.core.one_flight import features_of
 
 from flightontime_core.bundle import TABLES_FILE
-from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday, days_to_holiday_one
+from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday, holiday_days
 from flightontime_core.explain import GROUP_NAMES, GROUP_OF_FEATURE
 from flightontime_core.features import (
     FEATURE_INDEX,
@@ -26,7 +27,6 @@ from flightontime_core.features import (
     FeatureTables,
     FlightColumns,
     build_features,
-    build_row,
     minutes_of,
     route_key,
     wind_vector,
@@ -147,11 +147,11 @@ def _columns(edges: list[Edge]) -> FlightColumns:
 
 
 def _rows(tables: FeatureTables, columns: FlightColumns) -> np.ndarray:
-    """`build_row` for every flight of the columns, on plain Python scalars."""
+    """Every flight of the columns alone (a table of one), from plain Python scalars."""
     out = []
     for i in range(len(columns)):
         weather = [float(v) for v in columns.weather[i]]
-        row = build_row(
+        row = features_of(
             tables,
             str(columns.airline[i]),
             str(columns.origin[i]),
@@ -174,7 +174,7 @@ def _assert_same_bits(a: np.ndarray, b: np.ndarray) -> None:
     ]
 
 
-def test_build_row_equals_build_features_on_real_rows(
+def test_a_flight_alone_equals_its_row_in_a_batch_on_real_rows(
     tables: FeatureTables, small_flights: LoadResult
 ) -> None:
     df = small_flights.flights.sample(500, random_state=1).reset_index(drop=True)
@@ -189,7 +189,7 @@ def test_build_row_equals_build_features_on_real_rows(
         _assert_same_bits(build_features(columns.take(slice(i, i + 1)), tables), table[i : i + 1])
 
 
-def test_build_row_equals_build_features_on_edge_rows(tables: FeatureTables) -> None:
+def test_a_flight_alone_equals_its_row_in_a_batch_on_edge_rows(tables: FeatureTables) -> None:
     columns = _columns(EDGES)
     table = build_features(columns, tables)
     _assert_same_bits(table, _rows(tables, columns))
@@ -340,12 +340,12 @@ def test_unseen_route_of_known_airports(jan_tables: FeatureTables) -> None:
     assert jan_tables.knows_route("KJFK", "KLAX")
     assert not jan_tables.knows_route("KLAX", "KJFK")
     when = local_minutes(datetime(2013, 1, 15, 9, 0))
-    row = build_row(jan_tables, "AA", "KLAX", "KJFK", when, 3.98e6)
-    assert row[COL["route_delay_rate"]] == jan_tables.global_rate
+    row = features_of(jan_tables, "AA", "KLAX", "KJFK", when, 3.98e6)
+    assert row[COL["route_delay_rate"]] == np.float32(jan_tables.global_rate)
     # Known airports, but LAX was never an origin and JFK never a destination.
     assert np.isnan(row[COL["origin"]])
     assert np.isnan(row[COL["destination"]])
-    assert row[COL["airline_delay_rate"]] != jan_tables.global_rate
+    assert row[COL["airline_delay_rate"]] != np.float32(jan_tables.global_rate)
 
 
 def _smoothed_rates(keys: pd.Series, late: np.ndarray) -> pd.Series:
@@ -575,7 +575,18 @@ def test_the_bundle_tables_come_from_its_training_window_only(
     assert stored != leaked.to_json()
 
 
-def test_days_to_holiday_vectorised_equals_scalar() -> None:
+def _days_to_holiday_reference(country: str | None, day: int) -> float:
+    """The nearest holiday of one day by brute force over its year and the two around it
+    (negative: ahead; a tie goes to the coming one); NaN without a calendar."""
+    if country is None:
+        return NAN
+    calendar = holiday_days(country, date.fromordinal(day + EPOCH_ORDINAL).year)
+    if not calendar:
+        return NAN
+    return float(min((day - h for h in calendar), key=lambda signed: (abs(signed), signed)))
+
+
+def test_days_to_holiday_vectorised_equals_one_day_at_a_time() -> None:
     first = date(2012, 11, 1).toordinal() - EPOCH_ORDINAL
     last = date(2014, 2, 28).toordinal() - EPOCH_ORDINAL
     days = np.arange(first, last + 1, dtype=np.int64)
@@ -584,10 +595,17 @@ def test_days_to_holiday_vectorised_equals_scalar() -> None:
     all_days = np.repeat(days, len(names))
     countries = np.tile(np.arange(len(names)), days.size)
     vectorised = days_to_holiday(all_days, countries, names)
-    scalar = np.array(
-        [days_to_holiday_one(names[c], int(d)) for d, c in zip(all_days, countries, strict=True)]
+    reference = np.array(
+        [
+            _days_to_holiday_reference(names[c], int(d))
+            for d, c in zip(all_days, countries, strict=True)
+        ]
     )
-    assert np.array_equal(vectorised, scalar, equal_nan=True)
+    assert np.array_equal(vectorised, reference, equal_nan=True)
+    # One day alone (its own years only) gets what it gets among the others.
+    for at in range(0, all_days.size, 97):
+        alone = days_to_holiday(all_days[at : at + 1], np.array([0]), [names[countries[at]]])
+        assert np.array_equal(alone, vectorised[at : at + 1], equal_nan=True)
     assert np.isnan(vectorised[countries == names.index(None)]).all()
     assert np.isnan(vectorised[countries == names.index("XK")]).all()
     assert not np.isnan(vectorised[countries == names.index("US")]).any()
@@ -608,7 +626,7 @@ def test_days_to_holiday_vectorised_equals_scalar() -> None:
 )
 def test_days_to_holiday_is_signed(country: str, day: date, expected: float) -> None:
     d = day.toordinal() - EPOCH_ORDINAL
-    assert days_to_holiday_one(country, d) == expected
+    assert _days_to_holiday_reference(country, d) == expected
     assert days_to_holiday(np.array([d]), np.array([0]), [country]).tolist() == [expected]
 
 

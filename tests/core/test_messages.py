@@ -7,11 +7,12 @@ import re
 from typing import Any
 
 import pytest
+from tests.core.one_flight import features_of
 
 from flightontime_core import contract, resolve
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.explain import GROUP_NAMES, Explainer
-from flightontime_core.features import FeatureTables, build_row
+from flightontime_core.features import FeatureTables
 from flightontime_core.messages import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -164,7 +165,7 @@ def storm_row(default_tables: FeatureTables) -> list[float]:
     from datetime import datetime
 
     weather = [-1.0, -3.0, 95.0, 40.0, 55.0, 80.0, 6.5, 995.0, 0.4]
-    return build_row(
+    return features_of(
         default_tables,
         "UA",
         "KEWR",
@@ -172,7 +173,7 @@ def storm_row(default_tables: FeatureTables) -> list[float]:
         local_minutes(datetime(2013, 12, 24, 18, 45)),
         1_155_000.0,
         weather,
-    )
+    ).tolist()
 
 
 @pytest.mark.parametrize("group", GROUP_NAMES)

@@ -37,8 +37,9 @@ from flightontime_core.bundle import (
     encode_manifest,
 )
 from flightontime_core.calibration import calibrate
-from flightontime_core.explain import GROUP_KEY_FEATURE, GROUP_NAMES
-from flightontime_core.features import N_FEATURES, WEATHER_SLICE, build_features
+from flightontime_core.explain import GROUP_KEY_FEATURE, GROUP_NAMES, TOP
+from flightontime_core.features import N_FEATURES, WEATHER_SLICE
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import WEATHER_FIELDS
 from flightontime_core.training.evaluate import flights_of
 from flightontime_core.training.split import Split
@@ -155,9 +156,9 @@ def _sigmoid(log_odds: np.ndarray) -> np.ndarray:
 
 
 def _features(model: Model, flights: list[Flight]) -> np.ndarray:
-    resolved = model.resolver.many(flights)
-    assert not resolved.errors
-    return build_features(resolved.columns, model.tables)
+    table = FlightTable.from_flights(flights)
+    assert not model.resolver.table(table).errors
+    return model.features(table)
 
 
 # -- one flight and a batch ----------------------------------------------------------------------
@@ -336,41 +337,49 @@ def test_decision_threshold_can_be_overridden(
         load_model(default_model_dir, threads=0)
 
 
-def test_score_checks_the_shape_and_answers_empty(default_model: Model) -> None:
+def test_raw_scores_check_the_shape_and_an_empty_table_is_answered_empty(
+    default_model: Model,
+) -> None:
     with pytest.raises(ValueError, match="features must be"):
-        default_model.score(np.zeros((2, N_FEATURES - 1), dtype=np.float32))
+        default_model.raw_scores(np.zeros((2, N_FEATURES - 1), dtype=np.float32))
     with pytest.raises(ValueError, match="features must be"):
-        default_model.score(np.zeros(N_FEATURES, dtype=np.float32))
-    empty = default_model.score(np.zeros((0, N_FEATURES), dtype=np.float32))
-    assert empty.probabilities.shape == (0, len(default_model.thresholds))
-    assert empty.cancellation is not None
-    assert empty.cancellation.shape == (0,)
+        default_model.raw_scores(np.zeros(N_FEATURES, dtype=np.float32))
     assert default_model.raw_scores(np.zeros((0, N_FEATURES), dtype=np.float32)) == {}
+    empty = default_model.predict_table(FlightTable.from_flights([]))
+    assert len(empty) == 0
+    assert empty.rows.shape == (0,)
+    assert empty.probabilities.shape == (0, len(default_model.thresholds))
+    assert empty.cancellation.shape == (0,)
+    assert empty.factor_group.shape == empty.factor_key.shape == (0, TOP)
+    assert empty.predictions() == []
+    assert default_model.predict_many([]) == []
+    assert default_model.features(FlightTable.from_flights([])).shape == (0, N_FEATURES)
 
 
-def test_score_answers_what_predict_many_answers(
+def test_predict_table_answers_what_predict_many_answers(
     default_model: Model, flights: list[Flight], answers: list[Prediction]
 ) -> None:
-    """The scoring path (a table's features, both variants in one matrix) gives the same floats
-    as predict_many, row by row."""
-    x = _features(default_model, flights)
-    scores = default_model.score(x)
+    """The columns of predict_table (both variants in one matrix) hold the same floats as the
+    Predictions, row by row."""
+    table = default_model.predict_table(FlightTable.from_flights(flights))
+    assert table.rows.tolist() == list(range(len(flights)))
+    assert not table.errors
     thresholds = default_model.thresholds
-    assert scores.probabilities.tolist() == [
+    assert table.probabilities.tolist() == [
         [a.probabilities[t] for t in thresholds] for a in answers
     ]
-    assert scores.cancellation is not None
-    assert scores.cancellation.tolist() == [a.cancellation for a in answers]
-    assert scores.top is not None
-    assert scores.weights is not None
+    assert table.cancellation.tolist() == [a.cancellation for a in answers]
+    assert table.delayed.tolist() == [a.delayed for a in answers]
     for i, a in enumerate(answers):
-        named = [GROUP_NAMES[g] for g in scores.top[i] if g >= 0]
+        named = [GROUP_NAMES[g] for g in table.factor_group[i] if g >= 0]
         assert named == [f.group for f in a.factors], i
-        assert scores.weights[i, : len(named)].tolist() == [f.weight for f in a.factors], i
-    plain = default_model.score(x, explain=False)
-    assert plain.top is None
-    assert plain.weights is None
-    assert np.array_equal(plain.probabilities, scores.probabilities)
+        assert table.factor_weight[i, : len(named)].tolist() == [f.weight for f in a.factors], i
+        params = [table.factor_params[k] for k in table.factor_key[i] if k >= 0]
+        assert params == [f.params for f in a.factors], i
+    # The features it reads are the model's features of the table.
+    x = default_model.features(FlightTable.from_flights(flights))
+    assert x.shape == (len(flights), N_FEATURES)
+    assert x.dtype == np.float32
 
 
 def test_raw_scores_answer_each_row_with_its_variant(

@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.core.one_flight import features_of, resolve_one
 
 from flightontime_core import resolve
 from flightontime_core.airports import distance_m, resolve_airport
 from flightontime_core.errors import FlightError, Problem
-from flightontime_core.features import FeatureTables, build_features, build_row
+from flightontime_core.features import FeatureTables
+from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import MAX_DISTANCE_M, WEATHER_FIELDS, Flight, Weather
 from flightontime_core.prediction import Notice, notice
 from flightontime_core.resolve import Resolver, local_minutes, parse_departure
@@ -39,13 +41,13 @@ def resolver(default_tables: FeatureTables) -> Resolver:
 
 
 def ok(resolver: Resolver, f: Flight) -> tuple[resolve.Route, int, float, Any, tuple[Notice, ...]]:
-    found = resolver.flight(f)
+    found = resolve_one(resolver, f)
     assert not isinstance(found, FlightError), found
     return found
 
 
 def problems_of(resolver: Resolver, f: Flight) -> set[tuple[str, str]]:
-    found = resolver.flight(f)
+    found = resolve_one(resolver, f)
     assert isinstance(found, FlightError), f"{f} was accepted"
     return {(p.field, p.code) for p in found.problems}
 
@@ -73,8 +75,8 @@ def test_iata_and_icao_codes_in_any_case_and_spaces(
     assert route.destination.icao == "KLAX"
     assert route.airline == airline.strip().upper()
     assert notices == (notice("weather_missing"),)  # a known airline, airports and route
-    row = build_row(default_tables, route.airline, "KJFK", "KLAX", minutes, km)
-    reference = build_row(default_tables, "AA", "KJFK", "KLAX", minutes, km)
+    row = features_of(default_tables, route.airline, "KJFK", "KLAX", minutes, km)
+    reference = features_of(default_tables, "AA", "KJFK", "KLAX", minutes, km)
     assert np.array_equal(row, reference, equal_nan=True)
 
 
@@ -213,7 +215,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str, str]] = [
 def test_each_bad_field_gets_its_own_problem(
     resolver: Resolver, changes: dict[str, Any], field: str, code: str
 ) -> None:
-    found = resolver.flight(flight(**changes))
+    found = resolve_one(resolver, flight(**changes))
     assert isinstance(found, FlightError)
     assert [(p.field, p.code) for p in found.problems] == [(field, code)]
     problem = found.problems[0]
@@ -223,7 +225,7 @@ def test_each_bad_field_gets_its_own_problem(
 
 def test_problems_carry_their_parameters(resolver: Resolver) -> None:
     def only(f: Flight) -> Problem:
-        found = resolver.flight(f)
+        found = resolve_one(resolver, f)
         assert isinstance(found, FlightError)
         (problem,) = found.problems
         return problem
@@ -348,7 +350,7 @@ def test_unknown_time_zone_keeps_the_clock_time(
 # -- batches -----------------------------------------------------------------------------------
 
 
-def test_many_gives_the_columns_of_each_flight_and_errors_in_place(
+def test_a_table_gives_the_columns_of_each_flight_and_errors_in_place(
     resolver: Resolver, default_tables: FeatureTables
 ) -> None:
     flights: list[Flight | FlightError | None] = [
@@ -358,18 +360,39 @@ def test_many_gives_the_columns_of_each_flight_and_errors_in_place(
         None,
         FlightError([Problem("flight", "required")]),
         flight(origin="LGA", destination="ORD", departure="2013-12-24T07:05:00-05:00"),
+        flight(distance_m=218),  # replaced by the great circle: a notice of its own
     ]
-    resolved = resolver.many(flights)
-    assert resolved.positions == [0, 2, 5]
-    assert sorted(resolved.errors) == [1, 4]
+    resolved = resolver.table(FlightTable.from_flights(flights))
+    assert resolved.n == len(flights)
+    assert resolved.rows.tolist() == [0, 2, 5, 6]
+    assert sorted(resolved.errors) == [1, 3, 4]
     assert resolved.errors[4].problems == (Problem("flight", "required"),)
-    assert len(resolved.columns) == 3
-    x = build_features(resolved.columns, default_tables)
-    for k, i in enumerate(resolved.positions):
+    assert [(p.field, p.code) for p in resolved.errors[3].problems] == [("flight", "wrong_type")]
+    assert [(p.field, p.code) for p in resolved.errors[1].problems] == [
+        ("airline", "invalid_airline_code")
+    ]
+    assert resolved.route.shape == resolved.minutes.shape == resolved.distance_m.shape == (4,)
+    assert resolved.weather is not None
+    assert resolved.weather.shape == (4, len(WEATHER_FIELDS))
+    triples = [(r.airline, r.origin.icao, r.destination.icao) for r in resolved.routes]
+    assert len(triples) == len(set(triples)) == 2  # each distinct route once
+    from flightontime_core.features import assemble_features, route_features
+
+    x = assemble_features(
+        default_tables,
+        route_features(default_tables, triples),
+        resolved.route,
+        resolved.minutes,
+        resolved.distance_m,
+        resolved.weather,
+    )
+    for k, i in enumerate(resolved.rows.tolist()):
         one = flights[i]
         assert isinstance(one, Flight)
         route, minutes, km, weather, notices = ok(resolver, one)
-        row = build_row(
+        assert resolved.routes[resolved.route[k]] == route
+        assert (int(resolved.minutes[k]), float(resolved.distance_m[k])) == (minutes, km)
+        row = features_of(
             default_tables,
             route.airline,
             route.origin.icao,
@@ -378,12 +401,14 @@ def test_many_gives_the_columns_of_each_flight_and_errors_in_place(
             km,
             weather,
         )
-        assert np.array_equal(np.asarray(row, dtype=np.float32), x[k], equal_nan=True)
-        assert resolved.notices[k] == notices
-    empty = resolver.many([])
-    assert empty.positions == []
-    assert len(empty.columns) == 0
-    assert build_features(empty.columns, default_tables).shape[0] == 0
+        assert np.array_equal(row, x[k], equal_nan=True)
+        assert resolved.notices[resolved.notice_index[k]] == notices
+    assert resolved.notices[resolved.notice_index[3]][-1].code == "distance_replaced"
+    empty = resolver.table(FlightTable.from_flights([]))
+    assert empty.n == 0
+    assert empty.rows.size == 0
+    assert empty.errors == {}
+    assert empty.route.size == empty.minutes.size == empty.distance_m.size == 0
 
 
 def test_memo_is_bounded(default_tables: FeatureTables) -> None:
