@@ -162,11 +162,6 @@ def test_a_big_batch_gives_each_flight_its_answer_alone(
         ], i
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: above 48 factor slots Explainer.keys keys airport factors by route "
-    "(airline included), so factor_params/factor_texts repeat a sentence once per airline",
-)
 def test_factor_texts_are_distinct_in_a_big_batch(default_model: Model, big: list[Flight]) -> None:
     texts, _ = default_model.predict_table(FlightTable.from_flights(big[:200])).factor_texts("en")
     assert len(texts) == len(set(texts))

@@ -131,12 +131,12 @@ class Explainer:
         x: np.ndarray,
         route: np.ndarray,
         airports: Sequence[tuple[str, str]],
-        route_ids: Sequence[int],
+        pair_ids: Sequence[int],
     ) -> tuple[np.ndarray, list[Params]]:
         """What each named factor says, as an index per slot (n, TOP) into the distinct
         parameter tuples of the batch (-1 where no factor): each distinct one is worked out
         once, and kept for later batches. `route` indexes `airports` ((origin, destination)
-        ICAO codes) and `route_ids` (the resolver's ids of the routes) for each row."""
+        ICAO codes) and `pair_ids` (the resolver's ids of the airport pairs) for each row."""
         index = np.full(top.shape, -1, dtype=np.intp)
         slots = np.flatnonzero(top.ravel() >= 0)
         if slots.size == 0:
@@ -148,6 +148,7 @@ class Explainer:
             seen: dict[tuple[object, ...], int] = {}
             values = x[rows].tolist()
             at = []
+            named: list[int] = []
             for g, row, r in zip(groups.tolist(), values, route[rows].tolist(), strict=True):
                 origin, destination = airports[r]
                 key = self._key_of[g](row, origin, destination)
@@ -155,10 +156,10 @@ class Explainer:
                 if found is None:
                     found = seen[key] = len(distinct)
                     distinct.append(self._cached_params(key, g, row, origin, destination))
+                    named.append(g)
                 at.append(found)
-            index.ravel()[slots] = at
-            return index, distinct
-        ids = np.asarray(route_ids, dtype=np.int64)[route[rows]]
+            return _interned(index, slots, np.array(at), distinct, named)
+        ids = np.asarray(pair_ids, dtype=np.int64)[route[rows]]
         packed = (groups.astype(np.int64) << _GROUP_SHIFT) | _payload(groups, x[rows], ids)
         unique, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         cache = self._packed
@@ -179,8 +180,8 @@ class Explainer:
             for j, g, row, r in firsts:
                 origin, destination = airports[r]
                 distinct[j] = cache[int(unique[j])] = self.params(g, row, origin, destination)
-        index.ravel()[slots] = inverse.ravel()
-        return index, distinct
+        named = (unique >> _GROUP_SHIFT).tolist()
+        return _interned(index, slots, inverse.ravel(), distinct, named)
 
     def _cached_params(
         self, key: tuple[object, ...], group: int, x: list[float], origin: str, destination: str
@@ -232,20 +233,39 @@ class Explainer:
 _GROUP = {name: g for g, name in enumerate(GROUP_NAMES)}
 
 
-def _payload(groups: np.ndarray, x: np.ndarray, route: np.ndarray) -> np.ndarray:
+def _interned(
+    index: np.ndarray,
+    slots: np.ndarray,
+    at: np.ndarray,
+    params: list[Params],
+    groups: list[int],
+) -> tuple[np.ndarray, list[Params]]:
+    """`index` with each slot pointing at its sentence's parameters, each (group, parameters)
+    once: two values of a feature can name the same rounded number, and one sentence."""
+    once: dict[tuple[int, Params], int] = {}
+    remap = np.array(
+        [once.setdefault((g, p), len(once)) for g, p in zip(groups, params, strict=True)]
+    )
+    index.ravel()[slots] = remap[at]
+    return index, [p for _, p in once]
+
+
+def _payload(groups: np.ndarray, x: np.ndarray, pair: np.ndarray) -> np.ndarray:
     """An integer per factor slot that, with its group, identifies what it says: the bits of
     the group's defining feature, or for the groups that name a time or an airport, those
-    values and the route's id."""
+    values (an airport by its vocabulary code, a route by the id of its airport pair)."""
     keyed = x[np.arange(groups.size), GROUP_KEY_FEATURE[groups]]
     payload = keyed.astype(np.float32).view(np.uint32).astype(np.int64)
     hour = x[:, _H].astype(np.int64)
-    route = route.astype(np.int64)
+    pair = pair.astype(np.int64)
+    # Named only where the code is known (the group's defining feature), so never NaN here.
+    origin = np.nan_to_num(x[:, _I["origin"]]).astype(np.int64)
     special = {
         "time": lambda: hour * 60 + x[:, _M].astype(np.int64),
-        "origin": lambda: route * 24 + hour,
-        "destination": lambda: route,
-        "route": lambda: route,
-        "density": lambda: route * 168 + x[:, _W].astype(np.int64) * 24 + hour,
+        "origin": lambda: origin * 24 + hour,
+        "destination": lambda: np.nan_to_num(x[:, _I["destination"]]).astype(np.int64),
+        "route": lambda: pair,
+        "density": lambda: origin * 168 + x[:, _W].astype(np.int64) * 24 + hour,
     }
     for name, value in special.items():
         mask = groups == _GROUP[name]

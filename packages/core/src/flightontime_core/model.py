@@ -243,7 +243,7 @@ class Model:
                     cancellation[rows] = cancelled
                 top[rows], weights[rows] = ranked, ranked_weights
             airports = [(r.origin.icao, r.destination.icao) for r in resolved.routes]
-            ids = [r.id for r in resolved.routes]
+            ids = [r.pair_id for r in resolved.routes]
             keys, params = self._explainer.keys(top, x, resolved.route, airports, ids)
         return PredictionTable(
             n=resolved.n,

@@ -123,16 +123,25 @@ class PredictionTable:
         # A sentence is its parameters and whether the factor raises the risk.
         code = np.where(slots, self.factor_key * 2 + (self.factor_weight > 0), -1)
         distinct, inverse = np.unique(code[slots], return_inverse=True)
-        index = np.full(code.shape, -1, dtype=np.intp)
-        index[slots] = inverse.ravel()
         groups = self.factor_group[slots]
         first = np.zeros(distinct.size, dtype=np.intp)
         first[inverse.ravel()] = np.arange(groups.size)
-        texts = [
-            _factor_text(g, self.factor_params[key >> 1], bool(key & 1), language)
-            for g, key in zip(groups[first].tolist(), distinct.tolist(), strict=True)
-        ]
-        return texts, index
+        # Two parameters can read the same once rounded for a reader (6.7 and 7.2 °C both
+        # "7 °C"): each sentence once.
+        once: dict[str, int] = {}
+        remap = np.array(
+            [
+                once.setdefault(
+                    _factor_text(g, self.factor_params[key >> 1], bool(key & 1), language),
+                    len(once),
+                )
+                for g, key in zip(groups[first].tolist(), distinct.tolist(), strict=True)
+            ],
+            dtype=np.intp,
+        )
+        index = np.full(code.shape, -1, dtype=np.intp)
+        index[slots] = remap[inverse.ravel()]
+        return list(once), index
 
     def notice_texts(self, language: str) -> list[tuple[str, ...]]:
         """Each distinct notice list of the table in `language` (`notice_index` points in)."""

@@ -120,8 +120,9 @@ class Route:
     # The notices of the common case (a local departure time and no weather): a batch shares
     # this tuple instead of building one per flight.
     plain_notices: tuple[Notice, ...]
-    # Unique per resolver, never reused: what a route's flights share is cached under it.
-    id: int = 0
+    # The resolver's id of the (origin, destination) pair, never reused for another pair:
+    # what a route's flights of any airline share (the route's sentence) is cached under it.
+    pair_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class Resolver:
         self.uses_weather = uses_weather
         self.max_cached = max_cached
         self._routes: dict[tuple[str, str, str], Route | tuple[Problem, ...]] = {}
+        self._pairs: dict[tuple[str, str], int] = {}
         self._next_id = 0
 
     def route(self, airline: str, origin: str, destination: str) -> Route | tuple[Problem, ...]:
@@ -209,10 +211,13 @@ class Resolver:
         elif not tables.knows_route(first.icao, second.icao):
             notices.append(notice("unseen_route", route=f"{first.icao}-{second.icao}"))
         plain = (*notices, WEATHER_MISSING) if self.uses_weather else tuple(notices)
-        self._next_id += 1
-        return Route(
-            code, first, second, distance_m(first, second), tuple(notices), plain, self._next_id
-        )
+        pair = (first.icao, second.icao)
+        pair_id = self._pairs.get(pair)
+        if pair_id is None:
+            if len(self._pairs) >= self.max_cached:
+                self._pairs.clear()  # bounded; ids keep counting, so none is ever reused
+            pair_id = self._pairs[pair] = self._next_id = self._next_id + 1
+        return Route(code, first, second, distance_m(first, second), tuple(notices), plain, pair_id)
 
     def table(self, flights: FlightTable) -> Resolved:
         """Every flight of a table resolved, as columns of the usable ones (in input order),
