@@ -115,7 +115,8 @@ def pandas_dtypes(thresholds: Sequence[int]) -> dict[str, Any]:
         if name == "previsao":
             dtypes[name] = pd.Int8Dtype()
         elif name in _TEXT:
-            dtypes[name] = pd.StringDtype()
+            # Arrow-backed: a chunk's text columns become pandas without a Python string each.
+            dtypes[name] = pd.StringDtype("pyarrow")
         else:
             dtypes[name] = "float64"
     return dtypes
@@ -373,7 +374,10 @@ def _blank(value: Any) -> bool:
 def _pandas_of(column: pa.Array, dtype: Any) -> Any:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     if dtype == "float64":
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if isinstance(dtype, pd.StringDtype):
+        return pd.array(column.cast(pa.string()), dtype=dtype)
     return pd.array(column.to_pylist(), dtype=dtype)
