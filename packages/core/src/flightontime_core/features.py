@@ -435,7 +435,6 @@ _ROUTE_COLUMNS: Final = tuple(
 )
 _WEATHER_START: Final = WEATHER_SLICE.start
 _HOUR, _MINUTE, _WEEKDAY = FEATURE_INDEX["hour"], FEATURE_INDEX["minute"], FEATURE_INDEX["weekday"]
-_CLOCK: Final = [_HOUR, _MINUTE, _WEEKDAY]
 # Bound on each table's cache of routes' features as requests send them.
 _ROUTE_CACHE_MAX = 8192
 
@@ -512,7 +511,9 @@ def assemble_features(
     hour, minute = np.divmod(minute_of_day, 60)
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
     x = routes.template[route]
-    x[:, _CLOCK] = np.column_stack((hour, minute, weekday))
+    x[:, _HOUR] = hour
+    x[:, _MINUTE] = minute
+    x[:, _WEEKDAY] = weekday
     col = FEATURE_INDEX
     x[:, col["distance_km"]] = distance_m / 1000.0
     x[:, col["days_to_holiday"]] = days_to_holiday(days, routes.country[route], routes.countries)

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from flightontime_core.arrays import distinct
 from flightontime_core.errors import FlightError
 from flightontime_core.explain import GROUP_NAMES, TOP, Params
 from flightontime_core.messages import factor_text
@@ -64,10 +65,11 @@ class PredictionTable:
         error = self.errors.get(position)
         if error is not None:
             return error
-        at = np.flatnonzero(self.rows == position)
-        if at.size == 0:
+        if not 0 <= position < self.n:
             raise IndexError(position)
-        return self._predictions(at)[0]
+        # The answered rows are in input order: the position's place among them.
+        at = position if self.rows.size == self.n else int(np.searchsorted(self.rows, position))
+        return self._predictions(slice(at, at + 1))[0]
 
     def predictions(self) -> list[Prediction | FlightError]:
         """Every flight's answer in input order: its `Prediction`, or its FlightError."""
@@ -122,10 +124,10 @@ class PredictionTable:
         slots = self.factor_key >= 0
         # A sentence is its parameters and whether the factor raises the risk.
         code = np.where(slots, self.factor_key * 2 + (self.factor_weight > 0), -1)
-        distinct, inverse = np.unique(code[slots], return_inverse=True)
+        codes, inverse = distinct(code[slots])
         groups = self.factor_group[slots]
-        first = np.zeros(distinct.size, dtype=np.intp)
-        first[inverse.ravel()] = np.arange(groups.size)
+        first = np.zeros(len(codes), dtype=np.intp)
+        first[inverse] = np.arange(groups.size)
         # Two parameters can read the same once rounded for a reader (6.7 and 7.2 °C both
         # "7 °C"): each sentence once.
         once: dict[str, int] = {}
@@ -135,12 +137,12 @@ class PredictionTable:
                     _factor_text(g, self.factor_params[key >> 1], bool(key & 1), language),
                     len(once),
                 )
-                for g, key in zip(groups[first].tolist(), distinct.tolist(), strict=True)
+                for g, key in zip(groups[first].tolist(), codes, strict=True)
             ],
             dtype=np.intp,
         )
         index = np.full(code.shape, -1, dtype=np.intp)
-        index[slots] = remap[inverse.ravel()]
+        index[slots] = remap[inverse]
         return list(once), index
 
     def notice_texts(self, language: str) -> list[tuple[str, ...]]:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from flightontime_core.airports import Airport, distance_m, renamed, resolve_airport
+from flightontime_core.arrays import distinct
 from flightontime_core.calendar import EPOCH_ORDINAL
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.features import MINUTES_PER_DAY, FeatureTables
@@ -358,12 +359,9 @@ def _notices(
     routes: Sequence[Route], route: np.ndarray, flags: np.ndarray
 ) -> tuple[list[tuple[Notice, ...]], np.ndarray]:
     """Each row's notices as an index into the distinct notice lists of the batch."""
-    key = route.astype(np.int64) * _FLAG_SPAN + flags
-    distinct, index = np.unique(key, return_inverse=True)
-    notices = [
-        _with_flags(routes[r], f) for r, f in (divmod(v, _FLAG_SPAN) for v in distinct.tolist())
-    ]
-    return notices, index.astype(np.intp).ravel()
+    keys, index = distinct(route.astype(np.int64) * _FLAG_SPAN + flags)
+    notices = [_with_flags(routes[r], f) for r, f in (divmod(v, _FLAG_SPAN) for v in keys)]
+    return notices, index
 
 
 def _checked_distances(
@@ -444,18 +442,18 @@ def _given_distances(
     ):
         if values is None:
             continue
-        infinite = np.isinf(values)
-        for i in np.flatnonzero(infinite).tolist():
-            problems.setdefault(i, []).append(problem(name, "not_finite"))
-        outside = ~infinite & ((values <= 0) | (values > limit))  # False where NaN
-        for i in np.flatnonzero(outside).tolist():
-            problems.setdefault(i, []).append(problem(name, "not_positive", max=limit))
+        bad = (values <= 0) | (values > limit)  # False where NaN: not given
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
+                reason = "not_finite" if math.isinf(values[i]) else "not_positive"
+                params = {} if reason == "not_finite" else {"max": limit}
+                problems.setdefault(i, []).append(problem(name, reason, **params))
     if km is None:
         return metres, None
     if metres is None:
         return km * 1000.0, None
     disagree = np.abs(metres - km * 1000.0) > DISTANCE_AGREEMENT_M  # False where either is NaN
-    for i in np.flatnonzero(disagree).tolist():
+    for i in np.flatnonzero(disagree).tolist() if disagree.any() else ():
         m, k = float(metres[i]), float(km[i])
         if not (math.isfinite(m) and math.isfinite(k)):
             continue
