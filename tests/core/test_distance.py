@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.core.one_flight import features_of, resolve_one
 
 from flightontime_core.airports import distance_m, resolve_airport
 from flightontime_core.errors import FlightError
@@ -22,6 +21,8 @@ from flightontime_core.flights import Flight
 from flightontime_core.model import Model
 from flightontime_core.prediction import Notice, notice
 from flightontime_core.resolve import Resolver, local_minutes, plausible
+
+from .one_flight import features_of, resolve_one
 
 # Viracopos to Ribeirão Preto, the Java backend's example route.
 ROUTE: dict[str, Any] = {

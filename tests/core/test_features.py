@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pytest
-from tests.core.one_flight import features_of
 
 from flightontime_core.bundle import TABLES_FILE
 from flightontime_core.calendar import EPOCH_ORDINAL, days_to_holiday, holiday_days
@@ -34,6 +33,8 @@ from flightontime_core.features import (
 from flightontime_core.flights import WEATHER_FIELDS
 from flightontime_core.resolve import local_minutes
 from flightontime_core.training.split import delay_label, temporal_split
+
+from .one_flight import features_of
 
 if TYPE_CHECKING:
     from flightontime_core.training.sources.table import LoadResult

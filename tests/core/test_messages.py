@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pytest
-from tests.core.one_flight import features_of
 
 from flightontime_core import contract, resolve
 from flightontime_core.errors import FlightError, Problem, problem
@@ -22,6 +21,8 @@ from flightontime_core.messages import (
 )
 from flightontime_core.prediction import Factor, Notice, notice
 from flightontime_core.resolve import local_minutes
+
+from .one_flight import features_of
 
 
 def _emitted(pattern: str) -> set[str]:

@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from tests.core.parity_sample import SAMPLE, answer_record
 
 from flightontime_core import FlightError, Prediction, PredictionService
 from flightontime_core.contract import flight_from_json
+
+from .parity_sample import SAMPLE, answer_record
 
 TOLERANCE = 1e-6
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.core.one_flight import features_of, resolve_one
 
 from flightontime_core import resolve
 from flightontime_core.airports import distance_m, resolve_airport
@@ -20,6 +19,8 @@ from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import MAX_DISTANCE_M, WEATHER_FIELDS, Flight, Weather
 from flightontime_core.prediction import Notice, notice
 from flightontime_core.resolve import Resolver, local_minutes, parse_departure
+
+from .one_flight import features_of, resolve_one
 
 STRONG: Any = "strong"  # a word where a number belongs
 BASE: dict[str, Any] = {
