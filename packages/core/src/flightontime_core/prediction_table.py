@@ -100,20 +100,23 @@ class PredictionTable:
             strict=True,
         ):
             factors = tuple(
-                Factor(GROUP_NAMES[g], w > 0, w, params[key])
-                for g, w, key in zip(groups, weights, keys, strict=True)
-                if g >= 0
+                [
+                    Factor(GROUP_NAMES[g], w > 0, w, params[key])
+                    for g, w, key in zip(groups, weights, keys, strict=True)
+                    if g >= 0
+                ]
             )
+            # Positional, in the Struct's field order (delayed ... model_version).
             out.append(
                 Prediction(
-                    delayed=p[0] >= cut,
-                    probability=p[0],
-                    probabilities=dict(zip(thresholds, p, strict=True)),
-                    cancellation=None if c != c else c,
-                    factors=factors,
-                    warnings=notices[k],
-                    decision_threshold=cut,
-                    model_version=versions[v],
+                    p[0] >= cut,
+                    p[0],
+                    dict(zip(thresholds, p, strict=True)),
+                    None if c != c else c,
+                    factors,
+                    notices[k],
+                    cut,
+                    versions[v],
                 )
             )
         return out
