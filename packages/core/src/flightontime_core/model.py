@@ -218,30 +218,32 @@ class Model:
         """The answers of a table of flights, as columns (the one prediction path)."""
         resolved = self.resolver.table(flights)
         m = resolved.rows.size
-        n_thresholds = len(self.thresholds)
-        probabilities = np.empty((m, n_thresholds))
-        cancellation = np.full(m, np.nan)
-        top = np.full((m, TOP), -1, dtype=np.intp)
-        weights = np.zeros((m, TOP))
-        keys: np.ndarray = top
-        params: list[Params] = []
-        if m:
+        shape = (m, len(self.thresholds))
+        probabilities: np.ndarray
+        weights: np.ndarray
+        params: list[Params]
+        if not m:
+            empty = np.empty((0, TOP), dtype=np.intp)
+            probabilities, cancellation, top, weights = np.empty(shape), np.empty(0), empty, empty
+            keys, params = empty, []
+        else:
             x = self._features(resolved)
             forecast = None if resolved.weather is None else ~np.isnan(resolved.weather).all(axis=1)
-            for name, (rows, out) in self._run(x, forecast).items():
-                runtime = self._variants[name]
-                chained, cancelled = runtime.probabilities(out[:, runtime.log_odds])
-                contributions = out[:, runtime.groups]
-                ranked, ranked_weights = self._explainer.rank(contributions, x[rows])
-                if rows.size == m:  # one variant answered every row: no scatter
-                    probabilities, top, weights = chained, ranked, ranked_weights
+            answered = [
+                (rows, *self._answer(name, out, x, rows))
+                for name, (rows, out) in self._run(x, forecast).items()
+            ]
+            if len(answered) == 1:  # one variant answered every row: its arrays as they are
+                _, probabilities, cancelled, top, weights = answered[0]
+                cancellation = np.full(m, np.nan) if cancelled is None else cancelled
+            else:
+                probabilities, cancellation = np.empty(shape), np.full(m, np.nan)
+                top, weights = np.full((m, TOP), -1, dtype=np.intp), np.zeros((m, TOP))
+                for rows, chained, cancelled, ranked, ranked_weights in answered:
+                    probabilities[rows] = chained
                     if cancelled is not None:
-                        cancellation = cancelled
-                    continue
-                probabilities[rows] = chained
-                if cancelled is not None:
-                    cancellation[rows] = cancelled
-                top[rows], weights[rows] = ranked, ranked_weights
+                        cancellation[rows] = cancelled
+                    top[rows], weights[rows] = ranked, ranked_weights
             airports = [(r.origin.icao, r.destination.icao) for r in resolved.routes]
             ids = [r.pair_id for r in resolved.routes]
             keys, params = self._explainer.keys(top, x, resolved.route, airports, ids)
@@ -262,6 +264,17 @@ class Model:
             notices=resolved.notices,
             errors=resolved.errors,
         )
+
+    def _answer(
+        self, name: str, out: np.ndarray, x: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+        """One variant's rows: probabilities per threshold, of a cancellation, top groups and
+        their weights."""
+        runtime = self._variants[name]
+        chained, cancelled = runtime.probabilities(out[:, runtime.log_odds])
+        features = x if rows.size == x.shape[0] else x[rows]
+        ranked, ranked_weights = self._explainer.rank(out[:, runtime.groups], features)
+        return chained, cancelled, ranked, ranked_weights
 
     def predict(self, flight: Flight) -> Prediction:
         """The prediction for one flight; raises FlightError naming each problem."""
