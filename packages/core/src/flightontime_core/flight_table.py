@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from flightontime_core.arrays import distinct
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.flights import WEATHER_FIELDS, Flight
 
@@ -36,8 +37,8 @@ class Coded:
 
     def take(self, rows: np.ndarray) -> Coded:
         """The column at `rows`, with only the values those rows use."""
-        used, index = np.unique(self.index[rows], return_inverse=True)
-        return Coded([self.values[i] for i in used.tolist()], index.astype(np.intp).ravel())
+        used, index = distinct(self.index[rows])
+        return Coded([self.values[i] for i in used], index)
 
 
 @dataclass(frozen=True)
