@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+import numpy as np
+
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.prediction_table import PredictionTable
@@ -77,8 +79,6 @@ def contract_field(field: str) -> str:
 def round4(p: Any) -> Any:
     """Probabilities as the contract gives them: four decimals (an array or one float; half
     to even, as Python's round)."""
-    import numpy as np
-
     return np.round(np.asarray(p, dtype=np.float64) * 10000.0) / 10000.0
 
 

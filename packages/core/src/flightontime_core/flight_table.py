@@ -19,12 +19,12 @@ import numpy as np
 
 from flightontime_core.arrays import distinct
 from flightontime_core.errors import FlightError, Problem, problem
+from flightontime_core.features import N_WEATHER
 from flightontime_core.flights import WEATHER_FIELDS, Flight
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-N_WEATHER: Final = len(WEATHER_FIELDS)
 _NUMBERS: Final = (float, int)
 
 

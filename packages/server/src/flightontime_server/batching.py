@@ -43,18 +43,24 @@ class Predictor(abc.ABC):
     async def answer(self, flight: Flight, language: str) -> Answer:
         """The flight's answer (raises what the service raises)."""
 
+    def answer_all(self, flights: list[Flight], languages: list[str]) -> list[Answer]:
+        """Each flight's answer in its language, from one `predict_table` call: the answers
+        rendered once per language present, the call observed once in the metrics."""
+        start = time.perf_counter()
+        table = self.service.predict_table(FlightTable.from_flights(flights))
+        seconds = time.perf_counter() - start
+        rendered = {language: contract.answers(table, language) for language in set(languages)}
+        if table.rows.size:
+            self.pending.single(seconds, table)
+        return [rendered[language][i] for i, language in enumerate(languages)]
+
 
 class Direct(Predictor):
     """One `predict_table` per request, on the request's own turn."""
 
     async def answer(self, flight: Flight, language: str) -> Answer:
         """A batch of one through the core's columnar path."""
-        start = time.perf_counter()
-        table = self.service.predict_table(FlightTable.from_flights([flight]))
-        seconds = time.perf_counter() - start
-        (answer,) = contract.answers(table, language)
-        if not isinstance(answer, FlightError):
-            self.pending.single(seconds, table)
+        (answer,) = self.answer_all([flight], [language])
         return answer
 
 
@@ -97,22 +103,17 @@ class MicroBatcher(Predictor):
         waiting = [w for w in taken if not w[2].done()]
         if not waiting:
             return
+        # One observation per flush, every flight counted once (`answer_all`): the inference
+        # histogram times `predict_table` calls (as for /predict/batch, one per call), and the
+        # flush is one call; observing its seconds once per request would repeat the same
+        # call's time n times and pull the quantiles toward the larger flushes.
         try:
-            start = time.perf_counter()
-            table = self.service.predict_table(FlightTable.from_flights([w[0] for w in waiting]))
-            seconds = time.perf_counter() - start
-            rendered = {language: contract.answers(table, language) for _, language, _ in waiting}
+            answers = self.answer_all([w[0] for w in waiting], [w[1] for w in waiting])
         except Exception as exc:  # each request raises it: its 500, as alone
             for _, _, future in waiting:
                 if not future.done():
                     future.set_exception(exc)
             return
-        # One observation per flush, every flight counted once: the inference histogram times
-        # `predict_table` calls (as for /predict/batch, one per call), and the flush is one
-        # call; observing its seconds once per request would repeat the same call's time n
-        # times and pull the quantiles toward the larger flushes.
-        if table.rows.size:
-            self.pending.single(seconds, table)
-        for position, (_, language, future) in enumerate(waiting):
+        for answer, (_, _, future) in zip(answers, waiting, strict=True):
             if not future.done():
-                future.set_result(rendered[language][position])
+                future.set_result(answer)
