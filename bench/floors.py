@@ -70,26 +70,6 @@ def flights_from_json(items: Sequence[dict[str, Any]]) -> list[Flight]:
     return [f for f in flights if not isinstance(f, FlightError)]
 
 
-def contract_table(df: pd.DataFrame) -> Any:
-    """Canonical flights (weather included) in the contract's columns, as a pyarrow table."""
-    import pandas as pd
-    import pyarrow as pa
-
-    from flightontime_core.contract import WEATHER_NAMES
-
-    frame = pd.DataFrame(
-        {
-            "companhia": df["airline"].astype(str).to_numpy(),
-            "origem": df["origin"].astype(str).to_numpy(),
-            "destino": df["destination"].astype(str).to_numpy(),
-            "data_partida": df["scheduled_departure"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
-            "distancia_m": df["distance_m"].to_numpy(),
-            **{name: df[field].to_numpy() for name, field in WEATHER_NAMES.items()},
-        }
-    )
-    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-
-
 class BareRuntime:
     """The model's floor: the bundle's graph in a plain onnxruntime session with the library's
     session options, fed the feature rows the library builds for the same flights (split by

@@ -37,7 +37,6 @@ from floors import (
     ROOT,
     BareRuntime,
     contract_json,
-    contract_table,
     flights_from_json,
     header,
     interleaved,
@@ -87,6 +86,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
     from flightontime_cli.scoring import DEFAULT_CHUNK_SIZE
     from flightontime_core import load_model
     from flightontime_core.flight_table import FlightTable
+    from flightontime_core.scoring import contract_columns
     from flightontime_core.training.evaluate import flights_of
 
     print(header("bench-inference"), flush=True)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
         bare.feeds(x[i : i + DEFAULT_CHUNK_SIZE]) for i in range(0, len(x), DEFAULT_CHUNK_SIZE)
     ]
     source, target = tmp / "flights.parquet", tmp / "scored.parquet"
-    pq.write_table(contract_table(departures), source)
+    pq.write_table(contract_columns(departures), source)
     command = ["score", str(source), str(target), "--model", str(args.model)]
     command += ["--chunk-size", str(DEFAULT_CHUNK_SIZE)]
 

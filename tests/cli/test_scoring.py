@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from csv_files import read_csv, write_csv
 from flightontime_core import PredictionService
 from flightontime_core.contract import ANSWER_FIELDS
 from flightontime_core.scoring import output_columns
@@ -39,19 +39,6 @@ CSV_ROWS = [
      "nota": ""},
 ]  # fmt: skip
 BAD = {"008": "destino", "009": "data_partida", "010": "companhia", "011": "clima.vento_kmh"}
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def thresholds(model_dir: Path) -> tuple[int, ...]:

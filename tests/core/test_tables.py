@@ -4,13 +4,13 @@ follows the chunk, not the file."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from csv_files import write_csv
 from flightontime_core import tables
 from flightontime_core.tables import (
     TableError,
@@ -27,14 +27,6 @@ AWKWARD = [
     {"id": "008", "nota": "", "valor": " 12 ", "quando": ""},
     {"id": "009", "nota": "São Paulo", "valor": "NaN", "quando": "null"},
 ]
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def numbered(n: int) -> list[dict[str, str]]:

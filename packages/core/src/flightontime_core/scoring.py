@@ -69,6 +69,34 @@ def input_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(REQUIRED_FIELDS), ("distancia_m", "distancia_km", *WEATHER_NAMES)
 
 
+def contract_columns(flights: pd.DataFrame) -> pa.Table:
+    """A canonical flights table (the columns `flightontime data convert` and the training
+    sources write) in the contract's columns, as `score_table` and `score_file` read it: the
+    departure as ISO text, the weather fields the table has under their contract names."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from flightontime_core.contract import WEATHER_NAMES
+
+    frame = pd.DataFrame(
+        {
+            "companhia": flights["airline"].astype(str).to_numpy(),
+            "origem": flights["origin"].astype(str).to_numpy(),
+            "destino": flights["destination"].astype(str).to_numpy(),
+            "data_partida": flights["scheduled_departure"]
+            .dt.strftime("%Y-%m-%dT%H:%M:%S")
+            .to_numpy(),
+            "distancia_m": flights["distance_m"].to_numpy(),
+            **{
+                name: flights[field].to_numpy()
+                for name, field in WEATHER_NAMES.items()
+                if field in flights.columns
+            },
+        }
+    )
+    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+
+
 def probability_column(threshold: int) -> str:
     """The output column of one threshold's probability ("probabilidade_30min")."""
     return f"probabilidade_{threshold}min"
