@@ -60,25 +60,44 @@ def _year(day: int) -> int:
     return date.fromordinal(day + EPOCH_ORDINAL).year
 
 
+# Each country's widest table of distances asked for so far (first day, last day, distances):
+# a batch whose dates it covers is one gather, with no date arithmetic per call. Values do not
+# depend on the span a table covers (each day's nearest holiday is within a year of it).
+_covering: dict[str, tuple[int, int, np.ndarray]] = {}
+
+
+def _distances(country: str, lo: int, hi: int) -> tuple[int, np.ndarray]:
+    """A country's first day and distances covering the days `lo`..`hi` (empty: no calendar)."""
+    found = _covering.get(country)
+    if found is not None and found[0] <= lo and hi <= found[1]:
+        return found[0], found[2]
+    if found is not None:
+        lo, hi = min(lo, found[0]), max(hi, found[1])
+    first, distances = holiday_distances(country, _year(lo), _year(hi))
+    if distances.size:
+        _covering[country] = (first, first + distances.size - 1, distances)
+    return first, distances
+
+
+def _country_days(days: np.ndarray, country: str | None) -> np.ndarray:
+    """Signed days to the nearest holiday of one country for each date; NaN without one."""
+    if country is not None and days.size:
+        first, distances = _distances(country, int(days.min()), int(days.max()))
+        if distances.size:
+            return distances[days - first]
+    return np.full(days.shape[0], np.nan)
+
+
 def days_to_holiday(
     days: np.ndarray, countries: np.ndarray, names: Sequence[str | None]
 ) -> np.ndarray:
     """Signed days from each date (days since 1970-01-01) to the nearest public holiday of its
     country (`holiday_distances`); `countries` indexes `names` for each row; NaN without a
     calendar."""
+    if len(names) == 1:
+        return _country_days(days, names[0])
     out = np.full(days.shape[0], np.nan)
     for k, country in enumerate(names):
-        if country is None:
-            continue
-        rows = None if len(names) == 1 else np.flatnonzero(countries == k)
-        d = days if rows is None else days[rows]
-        if d.size == 0:
-            continue
-        first, distances = holiday_distances(country, _year(int(d.min())), _year(int(d.max())))
-        if distances.size == 0:
-            continue
-        if rows is None:
-            out[:] = distances[d - first]
-        else:
-            out[rows] = distances[d - first]
+        rows = np.flatnonzero(countries == k)
+        out[rows] = _country_days(days[rows], country)
     return out

@@ -422,7 +422,7 @@ def count_history(columns: FlightColumns, late: np.ndarray) -> dict[str, Tally]:
 class RouteFeatures:
     """What the features take from k distinct (airline, origin, destination) triples."""
 
-    template: np.ndarray  # (k, N_FEATURES) float64: the route's features, NaN for the others
+    template: np.ndarray  # (k, N_FEATURES) float32: the route's features, NaN for the others
     hour_rate: np.ndarray  # (k, 24): the origin's delay rate per hour
     density: np.ndarray  # (k, 7 * 24): the origin's departures per weekday x hour
     country: np.ndarray  # (k,) intp: index into `countries`
@@ -437,34 +437,39 @@ _WEATHER_START: Final = WEATHER_SLICE.start
 _HOUR, _MINUTE, _WEEKDAY = FEATURE_INDEX["hour"], FEATURE_INDEX["minute"], FEATURE_INDEX["weekday"]
 # Bound on each table's cache of routes' features as requests send them.
 _ROUTE_CACHE_MAX = 8192
+# A route's packed row: its template row, its origin's 24 hourly rates, its 7 x 24 densities.
+_HOUR_RATES: Final = slice(N_FEATURES, N_FEATURES + 24)
+_DENSITIES: Final = slice(N_FEATURES + 24, N_FEATURES + 24 + 7 * 24)
+_PACKED: Final = N_FEATURES + 24 + 7 * 24
 
 
 def _route_row(
     tables: FeatureTables, airline: str, origin: str, destination: str
-) -> tuple[list[float], np.ndarray, np.ndarray, str | None]:
-    """One route's template row, its origin's hourly rates and densities, and its country."""
+) -> tuple[np.ndarray, str | None]:
+    """One route's packed row (its template row, its origin's hourly rates and densities, in
+    `_PACKED` order, float32) and its country."""
     nan = math.nan
     g = tables.global_rate
     a = tables.airline_code(airline)
     o = tables.origin_index.get(origin)
     d = tables.destination_index.get(destination)
     r = tables.route_index.get(route_key(origin, destination))
-    row = [nan] * N_FEATURES
+    # float32, as the model reads them: each value is rounded once, as the matrix would be.
+    row = np.full(_PACKED, nan, dtype=np.float32)
     # Unseen values get the global rate: exactly what smoothing gives a count of zero.
-    values = (
+    row[list(_ROUTE_COLUMNS)] = (
         nan if a is None else a,
         nan if o is None else o,
         nan if d is None else d,
         g if a is None else tables._airline_rate_list[a],
         g if r is None else tables._route_rate_list[r],
     )
-    for column, value in zip(_ROUTE_COLUMNS, values, strict=True):
-        row[column] = float(value)
     if o is None or not tables.origin_hour_rate.shape[0]:
-        hour_rate, density = np.full(24, g), np.full(7 * 24, nan)
+        row[_HOUR_RATES] = g
     else:
-        hour_rate, density = tables.origin_hour_rate[o], tables.density[o].ravel()
-    return row, hour_rate, density, tables.country(origin)
+        row[_HOUR_RATES] = tables.origin_hour_rate[o]
+        row[_DENSITIES] = tables.density[o].ravel()
+    return row, tables.country(origin)
 
 
 def route_features(tables: FeatureTables, triples: Sequence[tuple[str, str, str]]) -> RouteFeatures:
@@ -480,11 +485,13 @@ def route_features(tables: FeatureTables, triples: Sequence[tuple[str, str, str]
             found = cache[triple] = _route_row(tables, *triple)
         rows.append(found)
     countries: dict[str | None, int] = {}
-    country = [countries.setdefault(row[3], len(countries)) for row in rows]
+    country = [countries.setdefault(row[1], len(countries)) for row in rows]
+    # One array of every route's packed row; the parts are views of it.
+    packed = np.array([row[0] for row in rows]).reshape(len(rows), _PACKED)
     return RouteFeatures(
-        np.array([row[0] for row in rows]).reshape(len(rows), N_FEATURES),
-        np.array([row[1] for row in rows]).reshape(len(rows), 24),
-        np.array([row[2] for row in rows]).reshape(len(rows), 7 * 24),
+        packed[:, :N_FEATURES],
+        packed[:, _HOUR_RATES],
+        packed[:, _DENSITIES],
         np.array(country, dtype=np.intp),
         list(countries),
     )
@@ -524,7 +531,7 @@ def assemble_features(
         u, v = wind_vector(weather[:, _WIND], weather[:, _DIRECTION])
         x[:, col["wind_u"]] = u
         x[:, col["wind_v"]] = v
-    return np.asarray(x, dtype=np.float32)
+    return x  # float32 from the routes' rows: each value assigned is rounded once
 
 
 def build_features(columns: FlightColumns, tables: FeatureTables) -> np.ndarray:
