@@ -84,7 +84,8 @@ def _country_days(days: np.ndarray, country: str | None) -> np.ndarray:
     if country is not None and days.size:
         first, distances = _distances(country, int(days.min()), int(days.max()))
         if distances.size:
-            return distances[days - first]
+            found: np.ndarray = distances[days - first]
+            return found
     return np.full(days.shape[0], np.nan)
 
 

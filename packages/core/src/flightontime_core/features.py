@@ -517,7 +517,7 @@ def assemble_features(
     days, minute_of_day = np.divmod(minutes, MINUTES_PER_DAY)
     hour, minute = np.divmod(minute_of_day, 60)
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-    x = routes.template[route]
+    x: np.ndarray = routes.template[route]
     x[:, _HOUR] = hour
     x[:, _MINUTE] = minute
     x[:, _WEEKDAY] = weekday

@@ -2,8 +2,8 @@
 
 The lifespan loads the bundles before the worker accepts connections (or waits for them when they
 are not there yet) into the serving state (`app.state.serving`), which the handlers receive
-through dependency injection (`state.DEPENDENCIES`); the guard checks tokens before the body is
-read, `request_max_body_size` bounds the body, the body DTOs (`body.py`) hand it to the core,
+through dependency injection (`state.DEPENDENCIES`); a middleware checks tokens before the body
+is read, `request_max_body_size` bounds the body, the body DTOs (`body.py`) hand it to the core,
 the exception handlers give the one error shape, and Litestar generates the OpenAPI document
 from the handlers' Structs, and the docs page (its assets served from the swagger-ui-bundle
 package, no CDN). `asgi_app` wraps it with the request
@@ -34,7 +34,7 @@ from flightontime_core import __version__
 from flightontime_core.errors import BundleError
 from flightontime_core.service import PredictionService, find_bundles
 from flightontime_server import metrics
-from flightontime_server.auth import guard_for
+from flightontime_server.auth import token_check
 from flightontime_server.errors import exception_handlers
 from flightontime_server.observe import Observer
 from flightontime_server.routes.health import health, prometheus, ready
@@ -189,7 +189,7 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
     """The Litestar app for `settings`; with `service` it is ready at once, otherwise its
     lifespan loads `settings.model_dir`. Raises auth.TokenConfigError when no token is
     configured (and authentication is not disabled) or the token file cannot be read."""
-    guard = guard_for(settings)
+    check = token_check(settings)
     state = ServingState(micro_batch=settings.micro_batch, max_flights=settings.batch_max_flights)
     pending = state.pending
 
@@ -217,9 +217,12 @@ def create_app(settings: Settings, service: PredictionService | None = None) -> 
     assets = create_static_files_router(
         path=ASSETS, directories=[swagger_ui_path], include_in_schema=False
     )
-    # The token's routes: the guard runs before the body is read.
+    # The token's routes: the token is checked before the body is read.
     protected = Router(
-        path="/", route_handlers=[predict, predict_batch, model], guards=[guard], security=SECURITY
+        path="/",
+        route_handlers=[predict, predict_batch, model],
+        middleware=[check],
+        security=SECURITY,
     )
     app = Litestar(
         route_handlers=[protected, health, ready, prometheus, assets, *_docs_routes()],
