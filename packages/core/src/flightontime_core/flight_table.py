@@ -80,6 +80,29 @@ class FlightTable:
         return cls._from_any(flights)
 
     @classmethod
+    def from_columns(
+        cls,
+        airline: list[Any],
+        origin: list[Any],
+        destination: list[Any],
+        departure: list[Any],
+        distance_m: list[Any],
+        distance_km: list[Any],
+    ) -> FlightTable | None:
+        """The table of flights given as Python columns (no weather): codes and departures
+        hashable, distances plain finite numbers or None. None when a value needs the closer,
+        one-by-one look of `from_flights`."""
+        metres, km = _numbers(distance_m), _numbers(distance_km)
+        if metres is False or km is False:
+            return None
+        try:
+            routes = _coded(list(zip(airline, origin, destination, strict=True)))
+            departures = _coded(departure)
+        except TypeError:  # an unhashable value: the resolver names its type
+            return None
+        return FlightTable(routes, departures, metres, km, None)  # type: ignore[arg-type]
+
+    @classmethod
     def _from_any(cls, flights: Sequence[Flight | FlightError | None]) -> FlightTable:
         """`from_flights` one item at a time, whatever each one holds."""
         n = len(flights)
@@ -251,16 +274,14 @@ def _plain_flights(flights: Sequence[Flight]) -> FlightTable | None:
     closer, one-by-one look."""
     if any(f.weather is not None for f in flights):
         return None
-    distance_m = _numbers([f.distance_m for f in flights])
-    distance_km = _numbers([f.distance_km for f in flights])
-    if distance_m is False or distance_km is False:
-        return None
-    try:
-        routes = _coded([(f.airline, f.origin, f.destination) for f in flights])
-        departures = _coded([f.departure for f in flights])
-    except TypeError:  # an unhashable value: the resolver names its type
-        return None
-    return FlightTable(routes, departures, distance_m, distance_km, None)  # type: ignore[arg-type]
+    return FlightTable.from_columns(
+        [f.airline for f in flights],
+        [f.origin for f in flights],
+        [f.destination for f in flights],
+        [f.departure for f in flights],
+        [f.distance_m for f in flights],
+        [f.distance_km for f in flights],
+    )
 
 
 def _given_number(value: object, field_name: str, found: list[Problem]) -> float:

@@ -75,14 +75,14 @@ async def predict(
 async def predict_batch(
     service: NamedDependency[PredictionService],
     request: Request[Any, Any, State],
-    data: JSONBody[list[Flight | FlightError] | None] = None,
+    data: JSONBody[FlightTable | None] = None,
 ) -> BatchResponse:
     """Every flight's answer or error, in request order."""
     language = request_language(request.headers.get("accept-language"))
     if data is None:
         raise _empty(language)
     start = time.perf_counter()
-    table = service.predict_table(FlightTable.from_flights(data))
+    table = service.predict_table(data)
     seconds = time.perf_counter() - start
     slots: list[PredictionResponse | ErrorResponse] = [
         flight_error_body(a, language) if isinstance(a, FlightError) else PredictionResponse(**a)
