@@ -118,11 +118,11 @@ class Explainer:
     def rank(self, contributions: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top groups per row (n, TOP) and their contributions; -1 where fewer than TOP count."""
         strength = np.abs(contributions)
-        strength[np.isnan(x[:, GROUP_KEY_FEATURE])] = -1.0
+        strength[np.isnan(x.take(GROUP_KEY_FEATURE, axis=1))] = -1.0
         # Strongest first, ties by group order (a stable sort of the negated strengths).
-        top = np.argsort(-strength, axis=1, kind="stable")[:, :TOP]
+        top = (-strength).argsort(axis=1, kind="stable")[:, :TOP]
         rows = np.arange(top.shape[0])[:, None]
-        top = np.where(strength[rows, top] > 0, top, -1)
+        top = np.where(strength[rows, top] > 0.0, top, -1)
         return top, contributions[rows, np.maximum(top, 0)].astype(np.float64)
 
     def keys(
@@ -137,6 +137,26 @@ class Explainer:
         parameter tuples of the batch (-1 where no factor): each distinct one is worked out
         once, and kept for later batches. `route` indexes `airports` ((origin, destination)
         ICAO codes) and `pair_ids` (the resolver's ids of the airport pairs) for each row."""
+        if top.size <= _SMALL:
+            # A few rows: the slots in a plain loop (numpy's per-call cost would dominate).
+            seen: dict[tuple[object, ...], int] = {}
+            once: dict[tuple[int, Params], int] = {}
+            at: list[list[int]] = []
+            for groups_of, row, r in zip(top.tolist(), x.tolist(), route.tolist(), strict=True):
+                origin, destination = airports[r]
+                keys_of = []
+                for g in groups_of:
+                    if g < 0:
+                        keys_of.append(-1)
+                        continue
+                    key = self._key_of[g](row, origin, destination)
+                    found = seen.get(key)
+                    if found is None:
+                        params = self._cached_params(key, g, row, origin, destination)
+                        found = seen[key] = once.setdefault((g, params), len(once))
+                    keys_of.append(found)
+                at.append(keys_of)
+            return np.array(at, dtype=np.intp).reshape(top.shape), [p for _, p in once]
         index = np.full(top.shape, -1, dtype=np.intp)
         slots = np.flatnonzero(top.ravel() >= 0)
         if slots.size == 0:
@@ -144,21 +164,6 @@ class Explainer:
         rows = slots // TOP
         groups = top.ravel()[slots]
         distinct: list[Params] = []
-        if slots.size <= _SMALL:
-            seen: dict[tuple[object, ...], int] = {}
-            values = x[rows].tolist()
-            at = []
-            named: list[int] = []
-            for g, row, r in zip(groups.tolist(), values, route[rows].tolist(), strict=True):
-                origin, destination = airports[r]
-                key = self._key_of[g](row, origin, destination)
-                found = seen.get(key)
-                if found is None:
-                    found = seen[key] = len(distinct)
-                    distinct.append(self._cached_params(key, g, row, origin, destination))
-                    named.append(g)
-                at.append(found)
-            return _interned(index, slots, np.array(at), distinct, named)
         ids = np.asarray(pair_ids, dtype=np.int64)[route[rows]]
         packed = (groups.astype(np.int64) << _GROUP_SHIFT) | _payload(groups, x[rows], ids)
         unique, first, inverse = np.unique(packed, return_index=True, return_inverse=True)

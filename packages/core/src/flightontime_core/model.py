@@ -73,14 +73,14 @@ class _Runtime:
         graph's log-odds (every member model's)."""
         members = sigmoid(log_odds)
         if self.direct is not None:
-            steps = members[:, self.direct]
+            steps = members.take(self.direct, axis=1)
         else:
             steps = np.empty((log_odds.shape[0], len(self.chain)))
             for k, (columns, calibration) in enumerate(self.chain):
                 steps[:, k] = calibrate(calibration, _mean(members, columns))
         # P(>= T_k) = P(>= T_k-1) x P(>= T_k | >= T_k-1): a stricter label never gets a higher
         # chance.
-        out = np.cumprod(steps, axis=1)
+        out = np.multiply.accumulate(steps, axis=1)  # cumprod, without its dispatch layer
         if self.cancel is None:
             return out, None
         columns, calibration = self.cancel
