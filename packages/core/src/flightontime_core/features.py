@@ -517,13 +517,14 @@ def assemble_features(
     days, minute_of_day = np.divmod(minutes, MINUTES_PER_DAY)
     hour, minute = np.divmod(minute_of_day, 60)
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-    x: np.ndarray = routes.template[route]
+    x: np.ndarray = routes.template.take(route, axis=0)
     x[:, _HOUR] = hour
     x[:, _MINUTE] = minute
     x[:, _WEEKDAY] = weekday
     col = FEATURE_INDEX
     x[:, col["distance_km"]] = distance_m / 1000.0
-    x[:, col["days_to_holiday"]] = days_to_holiday(days, routes.country[route], routes.countries)
+    country = routes.country.take(route)
+    x[:, col["days_to_holiday"]] = days_to_holiday(days, country, routes.countries)
     x[:, col["origin_hour_delay_rate"]] = routes.hour_rate[route, hour]
     x[:, col["origin_hour_density"]] = routes.density[route, weekday * 24 + hour]
     if weather is not None:

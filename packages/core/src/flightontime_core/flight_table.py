@@ -263,7 +263,7 @@ def _numbers(values: list[Any]) -> np.ndarray | bool | None:
         return False
     column = np.array(values, dtype=np.float64)  # None becomes NaN
     finite = np.isfinite(column)
-    if int(finite.sum()) != len(values) - values.count(None):
+    if np.count_nonzero(finite) != len(values) - values.count(None):
         return False
     return column
 

@@ -275,7 +275,7 @@ class Resolver:
             rows = np.arange(n)
             kept, route, departure = routes, route_index, departure_index
         usable: list[Route] = kept  # refused rows' routes are left out
-        minutes = wall_of[departure]
+        minutes = wall_of.take(departure)
         flags: np.ndarray | None = None  # per row, where rows differ in what they add
         if aware_any:
             aware = np.array([d.tzinfo is not None for d in times])
@@ -291,7 +291,7 @@ class Resolver:
                 flags = np.zeros(rows.size, dtype=np.int64)
                 flags[rows_aware[unknown]] |= _UNKNOWN_ZONE
 
-        distance = np.array([r.distance_m for r in usable] or [0.0])[route]
+        distance = np.array([r.distance_m for r in usable] or [0.0]).take(route)
         implausible = None
         if given is not None:
             given_rows = given[rows] if errors else given
@@ -318,7 +318,7 @@ class Resolver:
             notice_index = route
         else:
             notices, notice_index = _notices(usable, route, flags | uniform)
-        if implausible is not None:
+        if implausible is not None and np.count_nonzero(implausible):
             notice_index = notice_index.copy()
             for i in np.flatnonzero(implausible).tolist():
                 value, sent_unit = _sent(flights, int(rows[i]), unit)
@@ -373,8 +373,7 @@ def _checked_distances(
     implausible = (given < MIN_DISTANCE_RATIO * great_circle) | (
         given > MAX_DISTANCE_RATIO * great_circle + DISTANCE_MARGIN_M
     )  # False wherever either is NaN
-    use_given = ~np.isnan(given) & ~implausible
-    return np.where(use_given, given, great_circle), implausible
+    return np.where(np.isnan(given) | implausible, great_circle, given), implausible
 
 
 # Bits of what a row adds to its route's notices.
@@ -442,8 +441,8 @@ def _given_distances(
     ):
         if values is None:
             continue
-        bad = (values <= 0) | (values > limit)  # False where NaN: not given
-        if bad.any():
+        bad = (values <= 0.0) | (values > limit)  # False where NaN: not given
+        if np.count_nonzero(bad):
             for i in np.flatnonzero(bad).tolist():
                 reason = "not_finite" if math.isinf(values[i]) else "not_positive"
                 params = {} if reason == "not_finite" else {"max": limit}
@@ -453,7 +452,7 @@ def _given_distances(
     if metres is None:
         return km * 1000.0, None
     disagree = np.abs(metres - km * 1000.0) > DISTANCE_AGREEMENT_M  # False where either is NaN
-    for i in np.flatnonzero(disagree).tolist() if disagree.any() else ():
+    for i in np.flatnonzero(disagree).tolist() if np.count_nonzero(disagree) else ():
         m, k = float(metres[i]), float(km[i])
         if not (math.isfinite(m) and math.isfinite(k)):
             continue

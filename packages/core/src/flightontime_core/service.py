@@ -182,10 +182,10 @@ class PredictionService:
         if len(self.models) == 1:
             return self.model.predict_table(flights)
         # Each distinct route's bundle, then each row's by its route.
-        bundle = np.array(
-            [self.bundle_index(origin) for _, origin, _ in flights.routes.values] + [0],
-            dtype=np.intp,
-        )[flights.routes.index]
+        per_route = [self.bundle_index(origin) for _, origin, _ in flights.routes.values]
+        if not flights.refused and len(set(per_route)) == 1:  # the usual case: one bundle
+            return self.models[per_route[0]].predict_table(flights)
+        bundle = np.array([*per_route, 0], dtype=np.intp)[flights.routes.index]
         if flights.refused:
             bundle[list(flights.refused)] = 0
         used: list[int] = np.unique(bundle).tolist()
