@@ -148,8 +148,9 @@ def test_combine_keeps_input_order_and_errors(
 def test_a_big_batch_gives_each_flight_its_answer_alone(
     default_model: Model, big: list[Flight]
 ) -> None:
-    """3,000 flights name their factors through packed integers (more than 48 factor slots);
-    one flight alone through tuples: the same factors and sentences."""
+    """3,000 flights name their factors through packed integers and render their sentences
+    with numpy (more than 48 factor slots); one flight alone through tuples and a plain loop:
+    the same factors and sentences."""
     table = default_model.predict_table(FlightTable.from_flights(big))
     assert int((table.factor_key >= 0).sum()) > 48
     out = table.predictions()
@@ -157,9 +158,12 @@ def test_a_big_batch_gives_each_flight_its_answer_alone(
     for i, flight in enumerate(big):
         alone = default_model.predict(flight)
         assert out[i] == alone, i
-        assert [texts[j] for j in index[i].tolist() if j >= 0] == [
-            f.text("en") for f in alone.factors
-        ], i
+        shown = [texts[j] for j in index[i].tolist() if j >= 0]
+        assert shown == [f.text("en") for f in alone.factors], i
+        one_texts, one_index = default_model.predict_table(
+            FlightTable.from_flights([flight])
+        ).factor_texts("en")
+        assert [one_texts[j] for j in one_index[0].tolist() if j >= 0] == shown, i
 
 
 def test_factor_texts_are_distinct_in_a_big_batch(default_model: Model, big: list[Flight]) -> None:

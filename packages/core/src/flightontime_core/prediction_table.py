@@ -20,6 +20,9 @@ from flightontime_core.explain import GROUP_NAMES, TOP, Params
 from flightontime_core.messages import factor_text
 from flightontime_core.prediction import Factor, Notice, Prediction
 
+# Up to this many factor slots, sentences are looked up in a plain loop; beyond, with numpy.
+_SMALL = 48
+
 
 @lru_cache(maxsize=65536)
 def _factor_text(group: int, params: Params, raises: bool, language: str) -> str:
@@ -124,6 +127,26 @@ class PredictionTable:
     def factor_texts(self, language: str) -> tuple[list[str], np.ndarray]:
         """The distinct factor sentences of the table in `language`, and for each answered
         flight's slots the index of its sentence (-1 where no factor)."""
+        params = self.factor_params
+        # Two parameters can read the same once rounded for a reader (6.7 and 7.2 °C both
+        # "7 °C"): each sentence once.
+        once: dict[str, int] = {}
+        if self.factor_key.size <= _SMALL:
+            # A few rows: the slots in a plain loop (numpy's per-call cost would dominate).
+            at: dict[tuple[int, bool], int] = {}
+            found_at: list[int] = []
+            for g, key, raises in zip(
+                self.factor_group.ravel().tolist(),
+                self.factor_key.ravel().tolist(),
+                (self.factor_weight.ravel() > 0.0).tolist(),
+                strict=True,
+            ):
+                found = at.get((key, raises), -1)
+                if found < 0 <= key:
+                    text = _factor_text(g, params[key], raises, language)
+                    found = at[(key, raises)] = once.setdefault(text, len(once))
+                found_at.append(found)
+            return list(once), np.array(found_at, dtype=np.intp).reshape(self.factor_key.shape)
         slots = self.factor_key >= 0
         # A sentence is its parameters and whether the factor raises the risk.
         code = np.where(slots, self.factor_key * 2 + (self.factor_weight > 0), -1)
@@ -131,14 +154,10 @@ class PredictionTable:
         groups = self.factor_group[slots]
         first = np.zeros(len(codes), dtype=np.intp)
         first[inverse] = np.arange(groups.size)
-        # Two parameters can read the same once rounded for a reader (6.7 and 7.2 °C both
-        # "7 °C"): each sentence once.
-        once: dict[str, int] = {}
         remap = np.array(
             [
                 once.setdefault(
-                    _factor_text(g, self.factor_params[key >> 1], bool(key & 1), language),
-                    len(once),
+                    _factor_text(g, params[key >> 1], bool(key & 1), language), len(once)
                 )
                 for g, key in zip(groups[first].tolist(), codes, strict=True)
             ],
