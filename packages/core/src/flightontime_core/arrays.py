@@ -17,9 +17,12 @@ def distinct(values: np.ndarray) -> tuple[list[int], np.ndarray]:
     values is first-seen for small arrays and ascending for large ones."""
     if values.size <= _SMALL:
         seen: dict[int, int] = {}
-        for value in values.tolist():
+        listed = values.tolist()
+        for value in listed:
             seen.setdefault(value, len(seen))
-        index = np.fromiter(map(seen.__getitem__, values.tolist()), np.intp, values.size)
+        if len(seen) == values.size:  # every value distinct: each element is its own
+            return list(seen), np.arange(values.size, dtype=np.intp)
+        index = np.fromiter(map(seen.__getitem__, listed), np.intp, values.size)
         return list(seen), index
     unique, inverse = np.unique(values, return_inverse=True)
     return unique.tolist(), inverse.astype(np.intp).ravel()

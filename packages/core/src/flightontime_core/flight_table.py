@@ -245,6 +245,8 @@ class FlightTable:
 def _coded(values: list[Any]) -> Coded:
     """A column of hashable values dictionary-encoded (TypeError when one is not hashable)."""
     seen: dict[Any, Any] = dict.fromkeys(values)  # first occurrences, in order
+    if len(seen) == len(values):  # every value distinct: each row is its own
+        return Coded(list(seen), np.arange(len(values), dtype=np.intp))
     for i, value in enumerate(seen):
         seen[value] = i
     index = np.fromiter(map(seen.__getitem__, values), dtype=np.intp, count=len(values))
