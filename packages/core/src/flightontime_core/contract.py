@@ -94,6 +94,7 @@ def answers(table: PredictionTable, language: str = "pt") -> list[dict[str, Any]
     rounded = round4(table.probabilities).tolist()
     cancellation = round4(table.cancellation).tolist()
     names = [str(t) for t in table.thresholds]
+    versions = table.versions
     out: list[dict[str, Any] | FlightError | None] = [None] * table.n
     for position, error in table.errors.items():
         out[position] = error
@@ -109,15 +110,15 @@ def answers(table: PredictionTable, language: str = "pt") -> list[dict[str, Any]
         strict=True,
     ):
         out[position] = {
-            "previsao": 1 if delayed else 0,
+            "previsao": int(delayed),
             "probabilidade": p[0],
             "status": status[delayed],
             "limiar_decisao": cut,
-            "probabilidades": dict(zip(names, p, strict=True)),
+            "probabilidades": dict(zip(names, p, strict=False)),  # p: one per threshold
             "probabilidade_cancelamento": None if c != c else c,
-            "versao_modelo": table.versions[v],
+            "versao_modelo": versions[v],
             "fatores": [texts[j] for j in slots if j >= 0],
-            "avisos": list(notices[k]),
+            "avisos": notices[k].copy(),
         }
     return out  # type: ignore[return-value]  # every position is filled above
 
