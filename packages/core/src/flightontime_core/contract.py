@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from flightontime_core.errors import FlightError, Problem, problem
-from flightontime_core.flight_table import FlightTable
+from flightontime_core.flight_table import PLAIN_FIELDS, FlightTable
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.prediction_table import PredictionTable
 
@@ -203,14 +203,7 @@ def batch_table(body: bytes) -> FlightTable | None:
         flights = _TYPED_BATCH.decode(body).voos
     except msgspec.DecodeError:  # not JSON, or a value of another type (ValidationError)
         return None
-    return FlightTable.from_columns(
-        [f.companhia for f in flights],
-        [f.origem for f in flights],
-        [f.destino for f in flights],
-        [f.data_partida for f in flights],
-        [f.distancia_m for f in flights],
-        [f.distancia_km for f in flights],
-    )
+    return FlightTable.from_records(flights, [_TO_CONTRACT[name] for name in PLAIN_FIELDS])
 
 
 def flight_from_json(data: Any) -> Flight | FlightError:

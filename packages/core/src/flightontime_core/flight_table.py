@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _NUMBERS: Final = (float, int)
+# A flight's attributes `FlightTable.from_records` reads, in its order.
+PLAIN_FIELDS: Final = ("airline", "origin", "destination", "departure", "distance_m", "distance_km")
 
 
 @dataclass(frozen=True)
@@ -80,18 +83,16 @@ class FlightTable:
         return cls._from_any(flights)
 
     @classmethod
-    def from_columns(
-        cls,
-        airline: list[Any],
-        origin: list[Any],
-        destination: list[Any],
-        departure: list[Any],
-        distance_m: list[Any],
-        distance_km: list[Any],
+    def from_records(
+        cls, records: Sequence[Any], fields: Sequence[str] = PLAIN_FIELDS
     ) -> FlightTable | None:
-        """The table of flights given as Python columns (no weather): codes and departures
-        hashable, distances plain finite numbers or None. None when a value needs the closer,
-        one-by-one look of `from_flights`."""
+        """The table of objects with no weather whose `fields` attributes are, in order, the
+        airline, origin, destination, departure, distance in metres and in km (`Flight`s by
+        default): codes and departures hashable, distances plain finite numbers or None. None
+        when a value needs the closer, one-by-one look of `from_flights`."""
+        airline, origin, destination, departure, distance_m, distance_km = (
+            list(map(attrgetter(name), records)) for name in fields
+        )
         metres, km = _numbers(distance_m), _numbers(distance_km)
         if metres is False or km is False:
             return None
@@ -276,14 +277,7 @@ def _plain_flights(flights: Sequence[Flight]) -> FlightTable | None:
     closer, one-by-one look."""
     if any(f.weather is not None for f in flights):
         return None
-    return FlightTable.from_columns(
-        [f.airline for f in flights],
-        [f.origin for f in flights],
-        [f.destination for f in flights],
-        [f.departure for f in flights],
-        [f.distance_m for f in flights],
-        [f.distance_km for f in flights],
-    )
+    return FlightTable.from_records(flights)
 
 
 def _given_number(value: object, field_name: str, found: list[Problem]) -> float:
