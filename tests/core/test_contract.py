@@ -19,7 +19,6 @@ from flightontime_core.contract import (
     STATUS,
     WEATHER_NAMES,
     answers,
-    batch_table,
     contract_field,
     flight_from_json,
     flight_from_record,
@@ -349,55 +348,3 @@ def test_recorded_and_json_flights_predict_the_same(default_model: Model) -> Non
     assert isinstance(from_json, Flight)
     assert isinstance(from_record, Flight)
     assert default_model.predict(from_json) == default_model.predict(from_record)
-
-
-def _columns(table: FlightTable) -> tuple[object, ...]:
-    """What a table holds, comparable: each row's route and departure, distances, weather."""
-    routes = [table.routes.values[i] for i in table.routes.index.tolist()]
-    departures = [table.departures.values[i] for i in table.departures.index.tolist()]
-    numbers = [
-        None if a is None else [None if math.isnan(v) else v for v in a.ravel().tolist()]
-        for a in (table.distance_m, table.distance_km, table.weather)
-    ]
-    return routes, departures, numbers, table.refused, table.problems
-
-
-def test_a_well_typed_batch_decodes_into_the_table_its_flights_make() -> None:
-    items = [
-        EXAMPLE_REQUEST,
-        {**EXAMPLE_REQUEST, "companhia": "GLO", "distancia_m": None},
-        {"companhia": "AA", "origem": "JFK", "destino": "LAX", "data_partida": "2013-11-10T14:30"},
-        {**EXAMPLE_REQUEST, "distancia_km": 218, "extra": [1, 2], "clima": None},
-        {**EXAMPLE_REQUEST, "companhia": "", "data_partida": "not a date"},  # the resolver's
-    ]
-    table = batch_table(msgspec.json.encode({"voos": items}))
-    assert table is not None
-    expected = FlightTable.from_flights([flight_from_json(i) for i in items])
-    assert _columns(table) == _columns(expected)
-    assert table.distance_m is not None
-    assert math.isnan(table.distance_m[1])
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"distancia_m": True},  # a boolean is no number
-        {"distancia_m": "218000"},
-        {"companhia": None},
-        {"origem": 7},
-        {"clima": {"vento_kmh": 10.0}},  # weather goes one flight at a time
-        {"clima": {"vento": 3}},
-    ],
-)
-def test_a_batch_with_any_other_flight_is_read_one_flight_at_a_time(
-    change: dict[str, Any],
-) -> None:
-    items = [EXAMPLE_REQUEST, {**EXAMPLE_REQUEST, **change}]
-    assert batch_table(msgspec.json.encode({"voos": items})) is None
-
-
-@pytest.mark.parametrize(
-    "body", [b"", b"[1]", b'{"voos": 3}', b"{}", b'{"voos": [{"companhia": NaN}]}']
-)
-def test_a_body_that_is_not_a_typed_batch_is_left_to_the_reader(body: bytes) -> None:
-    assert batch_table(body) is None

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
 import numpy as np
 
 from flightontime_core.errors import FlightError, Problem, problem
-from flightontime_core.flight_table import PLAIN_FIELDS, FlightTable
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.prediction_table import PredictionTable
 
@@ -172,38 +170,6 @@ def flight_from_record(record: Mapping[str, Any]) -> Flight | FlightError:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-class _TypedFlight(msgspec.Struct):
-    """A contract flight whose every field has its type and that carries no weather: what a
-    batch decodes straight into columns."""
-
-    companhia: str
-    origem: str
-    destino: str
-    data_partida: str
-    distancia_m: float | None = None
-    distancia_km: float | None = None
-    clima: None = None
-
-
-class _TypedBatch(msgspec.Struct):
-    voos: list[_TypedFlight]
-
-
-_TYPED_BATCH: Final = msgspec.json.Decoder(_TypedBatch)
-
-
-def batch_table(body: bytes) -> FlightTable | None:
-    """A batch body (`{"voos": [...]}`, strict JSON) decoded straight into a table's columns,
-    with no object per flight beyond msgspec's; None when any flight has a field of another
-    type, a missing one or weather: then read it one flight at a time (`flight_from_json`),
-    which names each problem. The values' rules are the resolver's either way."""
-    try:
-        flights = _TYPED_BATCH.decode(body).voos
-    except msgspec.DecodeError:  # not JSON, or a value of another type (ValidationError)
-        return None
-    return FlightTable.from_records(flights, [_TO_CONTRACT[name] for name in PLAIN_FIELDS])
 
 
 def flight_from_json(data: Any) -> Flight | FlightError:

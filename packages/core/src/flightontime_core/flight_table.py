@@ -16,9 +16,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 import numpy as np
 
 from flightontime_core.arrays import distinct
+from flightontime_core.contract import FLIGHT_FIELDS, REQUIRED_FIELDS, WEATHER_NAMES
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.features import N_WEATHER
 from flightontime_core.flights import WEATHER_FIELDS, Flight
@@ -29,6 +31,27 @@ if TYPE_CHECKING:
 _NUMBERS: Final = (float, int)
 # A flight's attributes `FlightTable.from_records` reads, in its order.
 PLAIN_FIELDS: Final = ("airline", "origin", "destination", "departure", "distance_m", "distance_km")
+_CONTRACT_NAME: Final = {name: sent for sent, name in FLIGHT_FIELDS.items()}
+
+
+class _TypedFlight(msgspec.Struct):
+    """A contract flight whose every field has its type and that carries no weather: what a
+    batch decodes straight into columns."""
+
+    companhia: str
+    origem: str
+    destino: str
+    data_partida: str
+    distancia_m: float | None = None
+    distancia_km: float | None = None
+    clima: None = None
+
+
+class _TypedBatch(msgspec.Struct):
+    voos: list[_TypedFlight]
+
+
+_TYPED_BATCH: Final = msgspec.json.Decoder(_TypedBatch)
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,19 @@ class FlightTable:
             if fast is not None:
                 return fast
         return cls._from_any(flights)
+
+    @classmethod
+    def from_json_batch(cls, body: bytes) -> FlightTable | None:
+        """A batch body in the contract's shape (`{"voos": [...]}`, strict JSON) decoded
+        straight into columns, with no dict or `Flight` per flight; None when any flight has a
+        field of another type, a missing one or weather: then read it one flight at a time
+        (`contract.flight_from_json`), which names each problem. The values' rules are the
+        resolver's either way."""
+        try:
+            flights = _TYPED_BATCH.decode(body).voos
+        except msgspec.DecodeError:  # not JSON, or a value of another type (ValidationError)
+            return None
+        return cls.from_records(flights, [_CONTRACT_NAME[name] for name in PLAIN_FIELDS])
 
     @classmethod
     def from_records(
@@ -177,8 +213,6 @@ class FlightTable:
         ignored). Blank or null required values, and numbers that are no numbers, are the
         rows' problems; a blank number is not given."""
         import pyarrow as pa
-
-        from flightontime_core.contract import FLIGHT_FIELDS, REQUIRED_FIELDS, WEATHER_NAMES
 
         n = table.num_rows
         required: dict[int, list[Problem]] = {}
