@@ -10,7 +10,9 @@ The bench starts the server (`python -m flightontime_server`, the work tree's pa
 JSON access log at info as deployed) on a free port of 127.0.0.1, waits until every worker is
 ready, and runs wrk (one thread) on:
   - GET /health and POST /predict (one real flight) at 1 connection: p50 latency;
-  - GET /health and POST /predict at 16 connections: requests/s;
+  - GET /health and POST /predict at 16 connections: requests/s, and how the 16 connections
+    were spread over the workers halfway through the run (`ss`; uvicorn's workers share one
+    listening socket, so one worker may hold them all and the other idle);
   - POST /predict/batch with 1,000 real flights at 1 connection: p50 latency;
 and, in its own process while the server idles, the bare `session.run` of the batch's 1,000
 feature rows (the graph of the same bundle, the rows the library builds for those flights).
@@ -24,9 +26,11 @@ the server is stopped at the end, on an error, on SIGTERM and on the timeout.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,17 +185,47 @@ def start_server(model: Path, workers: int, tmp: Path, micro_batch: str = "on") 
     return Server(proc, port, log)
 
 
-def run_wrk(url: str, body: Path | None, connections: int, seconds: float) -> dict[str, float]:
-    """One wrk run (one thread); its summary, with requests/s."""
+def connections_per_worker(port: int) -> str:
+    """How the connections established to `port` are spread over the server's worker
+    processes, as counts ("7/9"; "16" when one worker holds them all; "" without `ss`)."""
+    if shutil.which("ss") is None:
+        return ""
+    done = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    counts = collections.Counter(re.findall(r"pid=(\d+)", done.stdout))
+    return "/".join(str(n) for n in sorted(counts.values()))
+
+
+def run_wrk(
+    url: str,
+    body: Path | None,
+    connections: int,
+    seconds: float,
+    spread: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """One wrk run (one thread); its summary, with requests/s. `spread`, when given, gets the
+    connections per worker seen halfway through the run (`connections_per_worker`)."""
     env = {**os.environ, "BENCH_BODY_FILE": str(body or ""), "BENCH_TOKEN": TOKEN}
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     cmd += ["-s", str(HERE / "wrk_report.lua"), url]
-    done = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
-    )
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
-    if done.returncode != 0 or line is None:
-        raise SystemExit(f"wrk failed on {url}: {done.stderr.strip()}")
+    with subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        if spread is not None:
+            time.sleep(seconds / 2)
+            spread(connections_per_worker(urllib.parse.urlsplit(url).port or 80))
+        try:
+            stdout, stderr = proc.communicate(timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise SystemExit(f"wrk on {url} did not finish in {seconds + 60:g} s") from None
+    line = next((x for x in stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed on {url}: {stderr.strip()}")
     result: dict[str, float] = json.loads(line.removeprefix("BENCH_RESULT "))
     if not result["requests"] or result["non2xx"] or result["socket_errors"]:
         raise SystemExit(f"wrk on {url} (c={connections}): {result}")
@@ -265,9 +300,14 @@ def main() -> int:
         check_answers(server, bodies)
         base = server.base
 
+        # Where the 16 connections landed, per run: uvicorn's workers share one listening
+        # socket, and the worker that wakes first may accept them all.
+        spreads: dict[str, list[str]] = {}
+
         def wrk(name: str, seconds: float) -> Callable[[], dict[str, float]]:
             path, key, c = HTTP[name]
-            return lambda: run_wrk(f"{base}{path}", files[key] if key else None, c, seconds)
+            seen = spreads.setdefault(name, []).append if c > 1 else None
+            return lambda: run_wrk(f"{base}{path}", files[key] if key else None, c, seconds, seen)
 
         for name in HTTP:  # every worker warm on every route
             wrk(name, 1.0)()
@@ -282,9 +322,11 @@ def main() -> int:
         def after(r: int, last: dict[str, dict[str, float]]) -> None:
             for name, (a, b, figure) in RATIOS.items():
                 ratios[name].append(last[a][figure] / last[b][figure])
+            spread = ", ".join(f"{name} {seen[-1]}" for name, seen in spreads.items() if seen)
             print(
                 f"  round {r + 1}/{rounds} (load {load_average()}): "
-                + "; ".join(f"{v[-1]:.2f}x" for v in ratios.values()),
+                + "; ".join(f"{v[-1]:.2f}x" for v in ratios.values())
+                + (f" (connections per worker: {spread})" if spread else ""),
                 flush=True,
             )
 
