@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .server import JAVA_REQUEST, TOKEN, Server
+from .server import JAVA_REQUEST, TOKEN, Server, start_server
 
 
 def test_java_backend_request_gets_contract_answer(server: Server) -> None:
@@ -173,3 +173,26 @@ def test_one_access_log_line_per_request_without_token_or_body(server: Server) -
     assert "time" in line
     assert TOKEN not in server.logs()
     assert "SBKP" not in json.dumps(line)
+
+
+def test_access_log_off_writes_no_line_and_still_counts_the_request(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import time
+
+    env = {"PREDICTION_API_TOKEN": TOKEN, "FLIGHTONTIME_ACCESS_LOG": "false"}
+    srv = start_server(tmp_path, bundle_dir, env=env)
+    try:
+        client = srv.client()
+        answer = client.post("/predict", json=JAVA_REQUEST, headers={"X-Request-ID": "quiet-1"})
+        assert answer.status_code == 200
+        assert answer.headers["x-request-id"] == "quiet-1"
+        time.sleep(0.2)
+        lines = [json.loads(x) for x in srv.logs().splitlines() if x.startswith("{")]
+        assert not [x for x in lines if x.get("logger") == "flightontime_server.access"]
+        assert any(x.get("level") == "info" for x in lines)  # the server's other lines stay
+        exposition = client.get("/metrics").text
+        assert 'route="/predict"' in exposition
+    finally:
+        srv.stop()

@@ -244,7 +244,8 @@ def asgi_app(app: Litestar) -> ASGIApp:
     """`app` behind the request observer (what uvicorn serves)."""
     state: ServingState = app.state.serving
     known = frozenset(route.path for route in app.routes)
-    return Observer(app, state.version, known)
+    settings: Settings = app.state.settings
+    return Observer(app, state.version, known, access_log=settings.access_log)
 
 
 def from_environment() -> ASGIApp:

@@ -36,8 +36,11 @@ class Observer:
         app: ASGIApp,
         model_version: Callable[[], str | None],
         known_paths: frozenset[str] = frozenset(),
+        *,
+        access_log: bool = True,
     ) -> None:
         self.app = app
+        self.access_log = access_log
         self.model_version = model_version
         # A known path answered without a matched handler (405) keeps its own label.
         self.known_paths = known_paths
@@ -87,17 +90,18 @@ class Observer:
                     path if path in self.known_paths else metrics.UNMATCHED_ROUTE
                 )
                 self.requests.record(route, method, status, duration)
-            # The path only: never the query string, a header or the body.
-            access_log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": method,
-                        "path": path,
-                        "status": status,
-                        "duration_ms": round(duration * 1000, 3),
-                        "request_id": request_id.decode(),
-                        "model_version": self.model_version(),
-                    }
-                },
-            )
+            if self.access_log:
+                # The path only: never the query string, a header or the body.
+                access_log.info(
+                    "request",
+                    extra={
+                        "fields": {
+                            "method": method,
+                            "path": path,
+                            "status": status,
+                            "duration_ms": round(duration * 1000, 3),
+                            "request_id": request_id.decode(),
+                            "model_version": self.model_version(),
+                        }
+                    },
+                )

@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # None: one worker per available CPU.
     workers: Annotated[int, Meta(ge=1, le=64)] | None = None
     log_level: Annotated[str, Meta(pattern=r"(?i)^(critical|error|warning|info|debug)$")] = "info"
+    # One JSON access line per request (observe.Observer); off, a busy worker saves what the
+    # line costs per request (`make bench-asgi`), and the request metrics still count it.
+    access_log: bool = True
     graceful_timeout_s: Annotated[float, Meta(gt=0)] = 20.0
     max_body_bytes: Annotated[int, Meta(gt=0)] = 2 * 1024 * 1024
     batch_max_flights: Annotated[int, Meta(ge=1)] = 1000
