@@ -70,6 +70,8 @@ class PredictionTable:
             return error
         if not 0 <= position < self.n:
             raise IndexError(position)
+        if self.rows.size == 1:  # the one answered flight: its columns as they are
+            return self._predictions(slice(None))[0]
         # The answered rows are in input order: the position's place among them.
         at = position if self.rows.size == self.n else int(np.searchsorted(self.rows, position))
         return self._predictions(slice(at, at + 1))[0]

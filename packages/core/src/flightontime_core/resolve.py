@@ -95,10 +95,18 @@ def located(airport: Airport) -> bool:
     return math.isfinite(airport.lat) and math.isfinite(airport.lon)
 
 
+def plausible_range(great_circle_m: float) -> tuple[float, float]:
+    """The distances (metres) a flown route whose great circle is `great_circle_m` can have."""
+    return (
+        MIN_DISTANCE_RATIO * great_circle_m,
+        MAX_DISTANCE_RATIO * great_circle_m + DISTANCE_MARGIN_M,
+    )
+
+
 def plausible(metres: float, great_circle_m: float) -> bool:
     """Whether a distance can be a flown route's whose great circle is `great_circle_m`."""
-    lo = MIN_DISTANCE_RATIO * great_circle_m
-    return lo <= metres <= MAX_DISTANCE_RATIO * great_circle_m + DISTANCE_MARGIN_M
+    lo, hi = plausible_range(great_circle_m)
+    return lo <= metres <= hi
 
 
 def probable_unit(value: float, unit: str, great_circle_m: float) -> str:
@@ -117,6 +125,8 @@ class Route:
     origin: Airport
     destination: Airport
     distance_m: float  # great circle (NaN when an airport has no coordinates)
+    # The great circle and the plausible range of a given distance (`plausible_range`).
+    distances: tuple[float, float, float]
     notices: tuple[Notice, ...]
     # The notices of the common case (a local departure time and no weather): a batch shares
     # this tuple instead of building one per flight.
@@ -218,7 +228,9 @@ class Resolver:
             if len(self._pairs) >= self.max_cached:
                 self._pairs.clear()  # bounded; ids keep counting, so none is ever reused
             pair_id = self._pairs[pair] = self._next_id = self._next_id + 1
-        return Route(code, first, second, distance_m(first, second), tuple(notices), plain, pair_id)
+        great_circle = distance_m(first, second)
+        distances = (great_circle, *plausible_range(great_circle))
+        return Route(code, first, second, great_circle, distances, tuple(notices), plain, pair_id)
 
     def table(self, flights: FlightTable) -> Resolved:
         """Every flight of a table resolved, as columns of the usable ones (in input order),
@@ -291,11 +303,13 @@ class Resolver:
                 flags = np.zeros(rows.size, dtype=np.int64)
                 flags[rows_aware[unknown]] |= _UNKNOWN_ZONE
 
-        distance = np.array([r.distance_m for r in usable] or [0.0]).take(route)
+        # Per row: the great circle and the plausible range of a given distance.
+        limits = np.array([r.distances for r in usable] or [(0.0, 0.0, 0.0)]).take(route, axis=0)
+        distance = limits[:, 0]
         implausible = None
         if given is not None:
             given_rows = given[rows] if errors else given
-            distance, implausible = _checked_distances(given_rows, distance)
+            distance, implausible = _checked_distances(given_rows, limits)
 
         row_weather = None if weather is None else weather[rows] if errors else weather
         uniform = 0  # what every row adds, when they all add the same
@@ -364,15 +378,12 @@ def _notices(
     return notices, index
 
 
-def _checked_distances(
-    given: np.ndarray, great_circle: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _checked_distances(given: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distance the features use (the given one unless it cannot be the route's, or none
     is given: then the great circle, NaN where an airport has no coordinates) and which rows'
-    given distance was replaced."""
-    implausible = (given < MIN_DISTANCE_RATIO * great_circle) | (
-        given > MAX_DISTANCE_RATIO * great_circle + DISTANCE_MARGIN_M
-    )  # False wherever either is NaN
+    given distance was replaced; `limits` holds each row's great circle and plausible range."""
+    great_circle = limits[:, 0]
+    implausible = (given < limits[:, 1]) | (given > limits[:, 2])  # False wherever NaN
     return np.where(np.isnan(given) | implausible, great_circle, given), implausible
 
 
