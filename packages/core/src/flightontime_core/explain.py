@@ -99,8 +99,9 @@ def _key_function(
 
 # Key payloads of the groups named by something other than their first feature's value.
 _H, _M, _W = _I["hour"], _I["minute"], _I["weekday"]
-# Up to this many factor slots, keys are Python tuples; beyond, packed integers sorted by numpy.
-_SMALL = 48
+# Up to this many factor slots (a few rows) keys and sentences are worked out in a plain loop
+# (numpy's per-call cost would dominate); beyond, with numpy (keys as packed integers).
+SMALL_SLOTS: Final = 48
 # A packed key: the group above, a payload of up to 56 bits below.
 _GROUP_SHIFT = 56
 
@@ -137,8 +138,7 @@ class Explainer:
         parameter tuples of the batch (-1 where no factor): each distinct one is worked out
         once, and kept for later batches. `route` indexes `airports` ((origin, destination)
         ICAO codes) and `pair_ids` (the resolver's ids of the airport pairs) for each row."""
-        if top.size <= _SMALL:
-            # A few rows: the slots in a plain loop (numpy's per-call cost would dominate).
+        if top.size <= SMALL_SLOTS:
             seen: dict[tuple[object, ...], int] = {}
             once: dict[tuple[int, Params], int] = {}
             at: list[list[int]] = []
@@ -163,12 +163,12 @@ class Explainer:
             return index, []
         rows = slots // TOP
         groups = top.ravel()[slots]
-        distinct: list[Params] = []
         ids = np.asarray(pair_ids, dtype=np.int64)[route[rows]]
         packed = (groups.astype(np.int64) << _GROUP_SHIFT) | _payload(groups, x[rows], ids)
         unique, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         cache = self._packed
-        distinct = [cache.get(k) for k in unique.tolist()]  # type: ignore[misc]  # filled below
+        # None where not cached yet: filled below.
+        distinct: list[Params] = [cache.get(k) for k in unique.tolist()]  # type: ignore[misc]
         missing = [j for j, found in enumerate(distinct) if found is None]
         if missing:
             if len(cache) + len(missing) > _CACHE_MAX:

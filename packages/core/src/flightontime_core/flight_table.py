@@ -20,7 +20,12 @@ import msgspec
 import numpy as np
 
 from flightontime_core.arrays import distinct
-from flightontime_core.contract import FLIGHT_FIELDS, REQUIRED_FIELDS, WEATHER_NAMES
+from flightontime_core.contract import (
+    FLIGHT_FIELDS,
+    REQUIRED_FIELDS,
+    WEATHER_NAMES,
+    contract_field,
+)
 from flightontime_core.errors import FlightError, Problem, problem
 from flightontime_core.features import N_WEATHER
 from flightontime_core.flights import WEATHER_FIELDS, Flight
@@ -31,7 +36,8 @@ if TYPE_CHECKING:
 _NUMBERS: Final = (float, int)
 # A flight's attributes `FlightTable.from_records` reads, in its order.
 PLAIN_FIELDS: Final = ("airline", "origin", "destination", "departure", "distance_m", "distance_km")
-_CONTRACT_NAME: Final = {name: sent for sent, name in FLIGHT_FIELDS.items()}
+# The same fields under their contract names (what a typed batch body carries).
+_SENT_FIELDS: Final = tuple(contract_field(name) for name in PLAIN_FIELDS)
 
 
 class _TypedFlight(msgspec.Struct):
@@ -116,7 +122,7 @@ class FlightTable:
             flights = _TYPED_BATCH.decode(body).voos
         except msgspec.DecodeError:  # not JSON, or a value of another type (ValidationError)
             return None
-        return cls.from_records(flights, [_CONTRACT_NAME[name] for name in PLAIN_FIELDS])
+        return cls.from_records(flights, _SENT_FIELDS)
 
     @classmethod
     def from_records(

@@ -16,12 +16,9 @@ import numpy as np
 
 from flightontime_core.arrays import distinct
 from flightontime_core.errors import FlightError
-from flightontime_core.explain import GROUP_NAMES, TOP, Params
+from flightontime_core.explain import GROUP_NAMES, SMALL_SLOTS, TOP, Params
 from flightontime_core.messages import factor_text
 from flightontime_core.prediction import Factor, Notice, Prediction
-
-# Up to this many factor slots, sentences are looked up in a plain loop; beyond, with numpy.
-_SMALL = 48
 
 
 @lru_cache(maxsize=65536)
@@ -70,8 +67,6 @@ class PredictionTable:
             return error
         if not 0 <= position < self.n:
             raise IndexError(position)
-        if self.rows.size == 1:  # the one answered flight: its columns as they are
-            return self._predictions(slice(None))[0]
         # The answered rows are in input order: the position's place among them.
         at = position if self.rows.size == self.n else int(np.searchsorted(self.rows, position))
         return self._predictions(slice(at, at + 1))[0]
@@ -133,8 +128,7 @@ class PredictionTable:
         # Two parameters can read the same once rounded for a reader (6.7 and 7.2 °C both
         # "7 °C"): each sentence once.
         once: dict[str, int] = {}
-        if self.factor_key.size <= _SMALL:
-            # A few rows: the slots in a plain loop (numpy's per-call cost would dominate).
+        if self.factor_key.size <= SMALL_SLOTS:
             at: dict[tuple[int, bool], int] = {}
             found_at: list[int] = []
             for g, key, raises in zip(

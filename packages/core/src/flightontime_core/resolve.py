@@ -124,8 +124,8 @@ class Route:
     airline: str  # upper case, as given
     origin: Airport
     destination: Airport
-    distance_m: float  # great circle (NaN when an airport has no coordinates)
-    # The great circle and the plausible range of a given distance (`plausible_range`).
+    # The great circle (NaN when an airport has no coordinates) and the plausible range of a
+    # given distance (`plausible_range`).
     distances: tuple[float, float, float]
     notices: tuple[Notice, ...]
     # The notices of the common case (a local departure time and no weather): a batch shares
@@ -134,6 +134,11 @@ class Route:
     # The resolver's id of the (origin, destination) pair, never reused for another pair:
     # what a route's flights of any airline share (the route's sentence) is cached under it.
     pair_id: int = 0
+
+    @property
+    def distance_m(self) -> float:
+        """The great circle between the airports (NaN when one has no coordinates)."""
+        return self.distances[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +235,7 @@ class Resolver:
             pair_id = self._pairs[pair] = self._next_id = self._next_id + 1
         great_circle = distance_m(first, second)
         distances = (great_circle, *plausible_range(great_circle))
-        return Route(code, first, second, great_circle, distances, tuple(notices), plain, pair_id)
+        return Route(code, first, second, distances, tuple(notices), plain, pair_id)
 
     def table(self, flights: FlightTable) -> Resolved:
         """Every flight of a table resolved, as columns of the usable ones (in input order),
