@@ -112,11 +112,19 @@ class BareRuntime:
         return self.session.run(self.outputs, feeds)
 
 
-def median_call(fn: Callable[[], object], seconds: float, least: int = 5) -> float:
-    """Median seconds per call of `fn` called back to back for `seconds` (at least `least`)."""
+def median_call(
+    fn: Callable[[], object],
+    seconds: float,
+    least: int = 5,
+    before: Callable[[], object] | None = None,
+) -> float:
+    """Median seconds per call of `fn` called for `seconds` (at least `least` calls): back to
+    back, or each right after an untimed call of `before`."""
     times: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(times) < least:
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)

@@ -59,18 +59,6 @@ SCORE = "flightontime score, Parquet -> Parquet"
 SCORE_FLOOR = "session.run, the same rows in its chunks"
 
 
-def median_after(fn: Callable[[], object], before: Callable[[], object], seconds: float) -> float:
-    """Median seconds per call of `fn`, each call right after an untimed call of `before`."""
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times) < 5:
-        before()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def wall(fn: Callable[[], object]) -> float:
     """Seconds of one call."""
     t0 = time.perf_counter()
@@ -139,8 +127,8 @@ def run(args: argparse.Namespace, rounds: int, seconds: float, score_rows: int, 
         MANY_FLOOR: lambda: median_call(lambda: bare.run(many_feeds), seconds),
         ONE: lambda: median_call(lambda: model.predict(flights[0]), seconds),
         ONE_FLOOR: lambda: median_call(lambda: bare.run(one_feeds), seconds),
-        ONE_IN_PATH: lambda: median_after(
-            lambda: bare.run(one_feeds), lambda: model.predict(flights[1]), seconds
+        ONE_IN_PATH: lambda: median_call(
+            lambda: bare.run(one_feeds), seconds, before=lambda: model.predict(flights[1])
         ),
         SCORE: lambda: wall(score),
         SCORE_FLOOR: lambda: wall(chunked),

