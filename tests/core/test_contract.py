@@ -26,7 +26,7 @@ from flightontime_core.contract import (
     round4,
 )
 from flightontime_core.errors import FlightError
-from flightontime_core.explain import GROUP_NAMES
+from flightontime_core.explain import GROUP_NAMES, SMALL_SLOTS
 from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.model import Model
@@ -204,6 +204,33 @@ def test_answer_rounds_to_four_decimals_and_keeps_none() -> None:
     assert out["avisos"] == ["clima não informado: previsão só pelo horário, menos precisa"]
     assert round4(0.99996) == 1.0
     assert round4(0.0) == 0.0
+
+
+def test_a_big_table_keeps_each_flight_its_own_factors() -> None:
+    """Beyond SMALL_SLOTS factor slots the sentences are gathered at once and the flights with
+    fewer than three factors mended: each answer is the one its row gives alone."""
+    one = _table(False)
+    three = PredictionTable(
+        **{
+            **one.__dict__,
+            "factor_group": np.array(
+                [[GROUP_NAMES.index(g) for g in ("weekday", "time", "distance")]]
+            ),
+            "factor_weight": np.array([[0.2, -0.1, 0.05]]),
+            "factor_key": np.array([[0, 1, 2]]),
+            "factor_params": [
+                (("weekday", 4),),
+                (("hour", 18), ("minute", 5)),
+                (("km", 712.5),),
+            ],
+        }
+    )
+    rows = [one, three, three, one] * 5
+    big = PredictionTable.combine(len(rows), [(np.array([i]), t) for i, t in enumerate(rows)])
+    assert big.factor_key.size > SMALL_SLOTS
+    for language in ("pt", "en"):
+        assert answers(big, language) == [answers(t, language)[0] for t in rows]
+        assert [len(a["fatores"]) for a in answers(big, language)] == [1, 3, 3, 1] * 5  # type: ignore[index]
 
 
 # -- decoding --------------------------------------------------------------------------------

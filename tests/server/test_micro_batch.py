@@ -21,6 +21,7 @@ from flightontime_server.app import asgi_app, create_app
 from flightontime_server.batching import Direct, MicroBatcher, Predictor
 from flightontime_server.body import read_flight
 from flightontime_server.metrics import PendingPredictions
+from flightontime_server.schemas import PredictionResponse
 from flightontime_server.settings import Settings
 
 from .server import JAVA_REQUEST, TOKEN, Server, start_server
@@ -186,7 +187,10 @@ def test_a_flush_of_n_requests_is_one_predict_table_call(service: PredictionServ
     assert asyncio.run(_answer_all(Direct(direct, PendingPredictions()), flights, languages)) == got
     assert direct.calls == [1] * N
     assert isinstance(got[5], FlightError)
-    assert got[0]["status"] != got[1]["status"] or got[0]["fatores"] != got[1]["fatores"]
+    first, second = got[0], got[1]
+    assert isinstance(first, PredictionResponse)
+    assert isinstance(second, PredictionResponse)
+    assert first.status != second.status or first.fatores != second.fatores
 
 
 def test_a_flush_takes_at_most_max_flights(service: PredictionService) -> None:
@@ -196,7 +200,7 @@ def test_a_flush_takes_at_most_max_flights(service: PredictionService) -> None:
         _answer_all(MicroBatcher(counting, PendingPredictions(), 3), flights, ["pt"] * 8)
     )
     assert counting.calls == [3, 3, 2]
-    assert all(isinstance(a, dict) for a in got)
+    assert all(isinstance(a, PredictionResponse) for a in got)
 
 
 def test_a_broken_service_fails_every_waiting_request(service: PredictionService) -> None:

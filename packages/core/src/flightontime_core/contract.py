@@ -7,12 +7,13 @@ flight is spelled the same way everywhere outside the library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar, overload
 
 import numpy as np
 
 from flightontime_core.errors import FlightError, Problem, problem
+from flightontime_core.explain import SMALL_SLOTS
 from flightontime_core.flights import WEATHER_FIELDS, Flight, Weather
 from flightontime_core.prediction_table import PredictionTable
 
@@ -82,10 +83,27 @@ def round4(p: Any) -> Any:
     return np.round(np.asarray(p, dtype=np.float64) * 10000.0) / 10000.0
 
 
-def answers(table: PredictionTable, language: str = "pt") -> list[dict[str, Any] | FlightError]:
+T = TypeVar("T")
+
+
+def _as_dict(*values: Any) -> dict[str, Any]:
+    return dict(zip(ANSWER_FIELDS, values, strict=True))
+
+
+@overload
+def answers(table: PredictionTable, language: str = ...) -> list[dict[str, Any] | FlightError]: ...
+@overload
+def answers(
+    table: PredictionTable, language: str, shape: Callable[..., T]
+) -> list[T | FlightError]: ...
+def answers(
+    table: PredictionTable, language: str = "pt", shape: Callable[..., Any] = _as_dict
+) -> list[Any]:
     """Every flight of a table in the contract's shape, in input order, every text in
     `language` (rendered once per distinct factor and notice list); a flight that cannot be
-    predicted keeps its FlightError in its place."""
+    predicted keeps its FlightError in its place. Each answer is `shape` called with the
+    values of ANSWER_FIELDS in order (a dict by default; a Struct of those fields, in that
+    order, is built with no dict in between)."""
     status = STATUS.get(language, STATUS["pt"])
     texts, index = table.factor_texts(language)
     notices = [list(n) for n in table.notice_texts(language)]
@@ -93,32 +111,39 @@ def answers(table: PredictionTable, language: str = "pt") -> list[dict[str, Any]
     cancellation = round4(table.cancellation).tolist()
     names = [str(t) for t in table.thresholds]
     versions = table.versions
-    out: list[dict[str, Any] | FlightError | None] = [None] * table.n
+    factors: list[list[str]]
+    if index.size <= SMALL_SLOTS:
+        factors = [[texts[j] for j in slots if j >= 0] for slots in index.tolist()]
+    else:  # one gather; the flights with fewer than TOP factors mended after
+        factors = np.array([*texts, None], dtype=object)[index].tolist()
+        for row in np.flatnonzero(np.count_nonzero(index < 0, axis=1)).tolist():
+            factors[row] = [text for text in factors[row] if text is not None]
+    out: list[Any] = [None] * table.n
     for position, error in table.errors.items():
         out[position] = error
-    for position, p, delayed, cut, c, v, slots, k in zip(
+    for position, p, delayed, cut, c, v, fatores, k in zip(
         table.rows.tolist(),
         rounded,
         table.delayed.tolist(),
         table.decision_threshold.tolist(),
         cancellation,
         table.version.tolist(),
-        index.tolist(),
+        factors,
         table.notice_index.tolist(),
         strict=True,
     ):
-        out[position] = {
-            "previsao": int(delayed),
-            "probabilidade": p[0],
-            "status": status[delayed],
-            "limiar_decisao": cut,
-            "probabilidades": dict(zip(names, p, strict=False)),  # p: one per threshold
-            "probabilidade_cancelamento": None if c != c else c,
-            "versao_modelo": versions[v],
-            "fatores": [texts[j] for j in slots if j >= 0],
-            "avisos": notices[k].copy(),
-        }
-    return out  # type: ignore[return-value]  # every position is filled above
+        out[position] = shape(
+            int(delayed),
+            p[0],
+            status[delayed],
+            cut,
+            dict(zip(names, p, strict=True)),
+            None if c != c else c,
+            versions[v],
+            fatores,
+            notices[k].copy(),
+        )
+    return out
 
 
 def problems(error: FlightError, language: str = "pt") -> list[tuple[str, str, str]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from flightontime_core import contract
 from flightontime_core.errors import FlightError
@@ -28,12 +28,13 @@ from flightontime_core.flight_table import FlightTable
 from flightontime_core.flights import Flight
 from flightontime_core.service import PredictionService
 from flightontime_server.metrics import PendingPredictions
+from flightontime_server.schemas import PredictionResponse
 
-Answer: TypeAlias = "dict[str, Any] | FlightError"
+Answer: TypeAlias = "PredictionResponse | FlightError"
 
 
 class Predictor(abc.ABC):
-    """Answers one flight in a language: the contract's answer dict, or its FlightError."""
+    """Answers one flight in a language: the contract's answer, or its FlightError."""
 
     def __init__(self, service: PredictionService, pending: PendingPredictions) -> None:
         self.service = service
@@ -49,7 +50,10 @@ class Predictor(abc.ABC):
         start = time.perf_counter()
         table = self.service.predict_table(FlightTable.from_flights(flights))
         seconds = time.perf_counter() - start
-        rendered = {language: contract.answers(table, language) for language in set(languages)}
+        rendered = {
+            language: contract.answers(table, language, PredictionResponse)
+            for language in set(languages)
+        }
         if table.rows.size:
             self.pending.single(seconds, table)
         return [rendered[language][i] for i, language in enumerate(languages)]

@@ -134,8 +134,10 @@ class BatchRequest(msgspec.Struct, kw_only=True):
     ]
 
 
-class PredictionResponse(msgspec.Struct, kw_only=True):
+class PredictionResponse(msgspec.Struct):
     """A resposta para um voo."""
+
+    # Positional, in contract.ANSWER_FIELDS' order: contract.answers builds it with no dict.
 
     previsao: Annotated[int, Meta(description="1 = atrasado, 0 = pontual (contrato original).")]
     probabilidade: Annotated[

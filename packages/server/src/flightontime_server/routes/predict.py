@@ -56,7 +56,7 @@ async def predict(
     answer = await predictor.answer(data, language)
     if isinstance(answer, FlightError):
         raise invalid_input(language, flight=answer)
-    return PredictionResponse(**answer)
+    return answer
 
 
 @post(
@@ -85,8 +85,8 @@ async def predict_batch(
     table = service.predict_table(data)
     seconds = time.perf_counter() - start
     slots: list[PredictionResponse | ErrorResponse] = [
-        flight_error_body(a, language) if isinstance(a, FlightError) else PredictionResponse(**a)
-        for a in contract.answers(table, language)
+        flight_error_body(a, language) if isinstance(a, FlightError) else a
+        for a in contract.answers(table, language, PredictionResponse)
     ]
     if table.rows.size:
         pending(request.app.state).batch(seconds, table)
