@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import numpy as np
+from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY, generate_latest
 
 from flightontime_core.prediction_table import PredictionTable
+from flightontime_core.service import PredictionService
 from flightontime_server import metrics
+from flightontime_server.app import create_app
+from flightontime_server.settings import Settings
 
 WATCHED = (
     "flightontime_predictions_total",
@@ -145,3 +152,25 @@ def test_a_served_bundles_prediction_counters_are_exposed_from_zero() -> None:
     for status in ("Atrasado", "Pontual"):
         line = f'flightontime_predictions_total{{status="{status}",version="{version}"}} 0.0'
         assert line in text
+
+
+def test_a_serving_app_adds_pending_predictions_within_a_tenth_of_a_second(
+    bundle_dir: Path,
+) -> None:
+    """Between scrapes the app's periodic flush adds them (another worker's scrape shows them),
+    often enough that no flush piles up a second of observations in front of a request."""
+    settings = Settings.from_environ(
+        {"PREDICTION_API_TOKEN": "t" * 24, "FLIGHTONTIME_MODEL_DIR": str(bundle_dir)}
+    )
+    app = create_app(settings, PredictionService.load(bundle_dir))
+    key = "flightontime_prediction_probability_count"
+
+    async def run() -> tuple[float, float]:
+        async with AsyncTestClient(app):
+            before = _snapshot()[key]
+            app.state.serving.pending.single(0.001, _prediction(True, 0.9))
+            await asyncio.sleep(0.1)
+            return before, _snapshot()[key]
+
+    before, after = asyncio.run(run())
+    assert after == before + 1

@@ -46,8 +46,9 @@ from flightontime_server.state import DEPENDENCIES, ServingState
 
 logger = logging.getLogger("flightontime_server")
 
-# Single predictions reach the metrics in bulk this often (metrics.PendingPredictions).
-METRICS_FLUSH_S: Final = 1.0
+# Predictions reach the metrics in bulk this often (metrics.PendingPredictions): often enough
+# that each flush is short; the requests that arrive during one wait for all of it.
+METRICS_FLUSH_S: Final = 0.05
 ASSETS: Final = "/docs/assets"
 
 DESCRIPTION: Final = (

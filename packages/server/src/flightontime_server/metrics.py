@@ -109,10 +109,11 @@ class RequestMetrics:
 class PendingPredictions:
     """Prediction metrics kept in memory and added by `flush`, off the request's path.
 
-    In multiprocess mode each observation is a few writes to a shared file (a tenth of a
-    single prediction's time, a few milliseconds for a 1000-flight batch); a request only
-    appends its numbers here and they are added once a second from the event loop
-    (`flush_every`), before each scrape this worker answers, and at shutdown.
+    In multiprocess mode each observation is a few writes to a shared file; a request only
+    appends its numbers here and they are added from the event loop every few hundredths of a
+    second (`flush_every`: each flush short, rather than a second's worth of observations at
+    once in front of the requests waiting), before each scrape this worker answers, and at
+    shutdown.
     """
 
     def __init__(self, limit: int = 50_000) -> None:
