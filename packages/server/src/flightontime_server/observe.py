@@ -33,7 +33,7 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 
 # A client's request id is echoed and logged: short, and free of control characters.
 _SAFE_REQUEST_ID: Final = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-ACCESS_LOG_FLUSH_S: Final = 0.05
+ACCESS_LOG_FLUSH_S: Final = 0.01
 ACCESS_LOG_BUFFER: Final = 1000
 
 
